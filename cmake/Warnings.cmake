@@ -1,0 +1,9 @@
+# Warnings for our own code only, as an INTERFACE target (spdlog/userver style).
+option(OSS_WERROR "Treat warnings as errors in our code" ON)
+add_library(oss_warnings INTERFACE)
+target_compile_options(oss_warnings INTERFACE
+  -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wold-style-cast -Wcast-align
+  -Woverloaded-virtual -Wconversion -Wsign-conversion -Wnull-dereference -Wdouble-promotion
+  -Wformat=2 -Wimplicit-fallthrough
+  $<$<BOOL:${OSS_WERROR}>:-Werror>)
+add_library(oss::warnings ALIAS oss_warnings)
