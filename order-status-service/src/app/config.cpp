@@ -1,0 +1,74 @@
+#include "app/config.hpp"
+
+#include <charconv>
+
+#include "oss/core/url.hpp"
+
+namespace oss::app {
+namespace {
+
+long parse_int(const core::FlagValues& f, const std::string& name, long min, long max) {
+  const std::string& v = f.get(name);
+  long out = 0;
+  auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+  if (ec != std::errc() || ptr != v.data() + v.size() || out < min || out > max)
+    throw core::UsageError("--" + name + ": expected an integer in [" + std::to_string(min) + ", " +
+                           std::to_string(max) + "], got '" + v + "'");
+  return out;
+}
+
+core::FlagSpec log_flag() { return {"log-level", "OSS_LOG_LEVEL", "trace, debug, info, warn, error", "info"}; }
+
+}  // namespace
+
+std::vector<core::FlagSpec> migrate_flags() {
+  return {{"db", "OSS_DB_URL", "service database (libpq URI)", std::nullopt, true, false, true}, log_flag()};
+}
+
+std::vector<core::FlagSpec> run_flags() {
+  return {
+      {"db", "OSS_DB_URL", "service database (libpq URI)", std::nullopt, true, false, true},
+      {"amqp", "OSS_AMQP_URL", "broker, amqp://user:pass@host:port/vhost", std::nullopt, true, false, true},
+      {"http", "OSS_HTTP_LISTEN", "host:port of the HTTP API", "127.0.0.1:8080"},
+      {"workflow", "OSS_WORKFLOW_FILE", "workflow JSON file (default: the shipped workflow)"},
+      {"tokens", "OSS_TOKENS_FILE", "API tokens file (JSON)"},
+      {"exchange", "OSS_EVENTS_EXCHANGE", "exchange the relays publish to", "orders.events"},
+      {"queue", "OSS_EVENTS_QUEUE", "queue the service consumes", "order-status-service.events"},
+      {"dlq", "OSS_DLQ", "dead-letter queue", "order-status-service.dlq"},
+      {"notifications-exchange", "OSS_NOTIFICATIONS_EXCHANGE", "exchange the service emits to", "orders.notifications"},
+      {"batch-size", "OSS_BATCH_SIZE", "messages per database transaction", "500"},
+      {"prefetch", "OSS_PREFETCH", "unacked messages in flight per instance", "1000"},
+      {"early-retries", "OSS_EARLY_RETRIES", "delayed retries of an early event before it is dead-lettered", "8"},
+      {"relay-notifications", "OSS_RELAY_NOTIFICATIONS", "publish the service's own outbox to the notifications exchange (true/false)", "true"},
+      log_flag(),
+  };
+}
+
+ServiceConfig parse_run_config(const core::FlagValues& f) {
+  ServiceConfig c;
+  c.db_url = f.get("db");
+  core::require_pg_url(c.db_url, "--db");
+  c.amqp_url = f.get("amqp");
+  core::require_amqp_url(c.amqp_url, "--amqp");
+  c.http_listen = f.get("http");
+  c.workflow_file = f.get_optional("workflow");
+  c.tokens_file = f.get_optional("tokens");
+  c.log_level = f.get("log-level");
+  c.consumer.connection.url = c.amqp_url;
+  c.consumer.connection.connection_name = "order-status-service";
+  c.consumer.topology.events_exchange = f.get("exchange");
+  c.consumer.topology.events_queue = f.get("queue");
+  c.consumer.topology.dlq = f.get("dlq");
+  c.consumer.topology.notifications_exchange = f.get("notifications-exchange");
+  c.consumer.batch_max = static_cast<std::size_t>(parse_int(f, "batch-size", 1, 5000));
+  c.consumer.prefetch = static_cast<std::uint16_t>(parse_int(f, "prefetch", 1, 65535));
+  c.consumer.max_early_retries = static_cast<int>(parse_int(f, "early-retries", 0, 100));
+  const std::string rn = f.get("relay-notifications");
+  if (rn != "true" && rn != "false") throw core::UsageError("--relay-notifications: expected true or false, got '" + rn + "'");
+  c.relay_notifications = rn == "true";
+  for (const auto* name : {"exchange", "queue", "dlq", "notifications-exchange"})
+    if (f.get(name).empty()) throw core::UsageError(std::string("--") + name + ": must not be empty");
+  return c;
+}
+
+}  // namespace oss::app

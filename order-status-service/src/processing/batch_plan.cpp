@@ -1,0 +1,182 @@
+#include "processing/batch_plan.hpp"
+
+#include <fmt/format.h>
+
+namespace oss::processing {
+
+using domain::DeadLetterReason;
+using domain::Outcome;
+
+std::vector<std::string> order_ids_of(const std::vector<InboundEvent>& batch) {
+  std::set<std::string> ids;
+  for (const auto& e : batch)
+    if (const auto* env = std::get_if<domain::Envelope>(&e.parsed)) ids.insert(env->aggregate_id);
+  return {ids.begin(), ids.end()};
+}
+
+std::vector<std::string> event_ids_of(const std::vector<InboundEvent>& batch) {
+  std::set<std::string> ids;
+  for (const auto& e : batch)
+    if (const auto* env = std::get_if<domain::Envelope>(&e.parsed)) ids.insert(env->event_id);
+  return {ids.begin(), ids.end()};
+}
+
+std::optional<core::TimePoint> sla_due(const domain::Workflow& workflow, const std::string& status,
+                                       core::TimePoint entered_at) {
+  const auto* def = workflow.status(status);
+  if (def == nullptr || !def->sla) return std::nullopt;
+  return entered_at + std::chrono::duration_cast<std::chrono::microseconds>(*def->sla);
+}
+
+BatchPlan plan_batch(const domain::Workflow& workflow, const std::vector<InboundEvent>& batch,
+                     const LoadedState& state, int max_attempts) {
+  BatchPlan plan;
+  plan.results.reserve(batch.size());
+  std::set<std::string> seen = state.seen_event_ids;
+  // Working copies: several events of one order in a batch chain on each other's results.
+  std::map<std::string, std::optional<domain::OrderState>> orders;
+  auto order_of = [&](const std::string& id) -> std::optional<domain::OrderState>& {
+    auto it = orders.find(id);
+    if (it != orders.end()) return it->second;
+    auto loaded = state.orders.find(id);
+    return orders.emplace(id, loaded == state.orders.end() ? std::nullopt
+                                                            : std::optional<domain::OrderState>(loaded->second))
+        .first->second;
+  };
+  auto last_seq = [&](const std::string& order, const std::string& source) -> std::optional<std::int64_t> {
+    const auto key = std::make_pair(order, source);
+    if (auto it = plan.last_sequences.find(key); it != plan.last_sequences.end()) return it->second;
+    if (auto it = state.last_sequences.find(key); it != state.last_sequences.end()) return it->second;
+    return std::nullopt;
+  };
+
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    const auto& in = batch[i];
+    ItemResult r;
+    auto dead_letter = [&](DeadLetterReason reason, std::string detail, const domain::Envelope* env) {
+      r.outcome = Outcome::dead_letter;
+      r.reason = reason;
+      r.detail = std::move(detail);
+      DeadLetterRow d;
+      d.item = i;
+      d.reason = std::string(domain::to_string(reason));
+      d.error = r.detail;
+      d.routing_key = in.routing_key;
+      d.body = in.body;
+      if (env != nullptr) {
+        d.event_id = env->event_id;
+        d.order_id = env->aggregate_id;
+        d.source = env->source;
+        plan.processed.push_back({env->event_id, env->aggregate_id, env->source, env->event_type, "dead_lettered",
+                                  env->sequence});
+      } else if (!in.message_id.empty()) {
+        d.event_id = in.message_id;
+      }
+      plan.dead_letters.push_back(std::move(d));
+    };
+
+    if (const auto* err = std::get_if<domain::EnvelopeError>(&in.parsed)) {
+      dead_letter(DeadLetterReason::malformed, err->detail, nullptr);
+      plan.results.push_back(std::move(r));
+      continue;
+    }
+    const auto& env = std::get<domain::Envelope>(in.parsed);
+    if (seen.count(env.event_id)) {
+      r.outcome = Outcome::duplicate;
+      r.detail = "event " + env.event_id + " was already processed";
+      plan.results.push_back(std::move(r));
+      continue;
+    }
+    const bool is_order = env.aggregate_type == "order";
+    const bool is_status_change = is_order && env.event_type == kStatusChanged;
+    if (!is_status_change) {
+      // Not ours to apply, but it holds a place in the source's sequence for this aggregate:
+      // consume it in order so that later status changes do not wait for it.
+      r.ignored = true;
+      const auto last = is_order ? last_seq(env.aggregate_id, env.source) : std::nullopt;
+      if (is_order && last && env.sequence <= *last) {
+        r.outcome = Outcome::stale;
+        r.detail = fmt::format("sequence {} already consumed from {}", env.sequence, env.source);
+      } else if (is_order && (last ? env.sequence > *last + 1 : env.sequence > 1)) {
+        r.outcome = Outcome::early;
+        r.detail = fmt::format("waiting for {} sequence {}", env.source, last ? *last + 1 : 1);
+      } else {
+        r.outcome = Outcome::applied;
+        r.detail = "ignored: " + env.aggregate_type + "/" + env.event_type + " is not a status change";
+        if (is_order) plan.last_sequences[{env.aggregate_id, env.source}] = env.sequence;
+        plan.processed.push_back({env.event_id, env.aggregate_id, env.source, env.event_type, "ignored", env.sequence});
+        seen.insert(env.event_id);
+      }
+      if (r.outcome == Outcome::early && in.attempt >= max_attempts) {
+        r.ignored = false;
+        dead_letter(DeadLetterReason::retries_exhausted,
+                    fmt::format("still early after {} retries: {}", in.attempt, r.detail), &env);
+        seen.insert(env.event_id);
+      }
+      plan.results.push_back(std::move(r));
+      continue;
+    }
+    const auto change = domain::status_change_of(env);
+    if (const auto* err = std::get_if<domain::EnvelopeError>(&change)) {
+      dead_letter(DeadLetterReason::malformed, err->detail, &env);
+      seen.insert(env.event_id);
+      plan.results.push_back(std::move(r));
+      continue;
+    }
+    const auto& sc = std::get<domain::StatusChange>(change);
+    auto& order = order_of(env.aggregate_id);
+    const auto decision =
+        domain::decide(workflow, order, last_seq(env.aggregate_id, env.source), env.source, env.sequence, sc.status);
+    r.outcome = decision.outcome;
+    r.reason = decision.reason;
+    r.detail = decision.detail;
+    switch (decision.outcome) {
+      case Outcome::applied: {
+        HistoryRow h;
+        h.order_id = env.aggregate_id;
+        if (order) h.from_status = order->status;
+        h.to_status = sc.status;
+        h.event_id = env.event_id;
+        h.source = env.source;
+        h.sequence = env.sequence;
+        h.occurred_at = env.occurred_at;
+        h.actor = sc.actor;
+        h.reason = sc.reason;
+        plan.history.push_back(std::move(h));
+        const bool created = !order.has_value();
+        domain::OrderState next{sc.status, env.occurred_at, order ? order->version + 1 : 1};
+        order = next;
+        auto& row = plan.orders[env.aggregate_id];
+        row.created = row.created || (created && !state.orders.count(env.aggregate_id));
+        row.state = next;
+        row.sla_due_at = sla_due(workflow, sc.status, env.occurred_at);
+        plan.processed.push_back({env.event_id, env.aggregate_id, env.source, env.event_type, "applied", env.sequence});
+        seen.insert(env.event_id);
+        break;
+      }
+      case Outcome::stale:
+        plan.processed.push_back({env.event_id, env.aggregate_id, env.source, env.event_type, "stale", env.sequence});
+        seen.insert(env.event_id);
+        break;
+      case Outcome::early:
+        if (in.attempt >= max_attempts) {
+          dead_letter(DeadLetterReason::retries_exhausted,
+                      fmt::format("still early after {} retries: {}", in.attempt, decision.detail), &env);
+          seen.insert(env.event_id);
+        }
+        break;
+      case Outcome::dead_letter:
+        dead_letter(decision.reason.value_or(DeadLetterReason::invalid_transition), decision.detail, &env);
+        seen.insert(env.event_id);
+        break;
+      case Outcome::duplicate:
+        break;
+    }
+    if (decision.advances_sequence && r.outcome != Outcome::early)
+      plan.last_sequences[{env.aggregate_id, env.source}] = env.sequence;
+    plan.results.push_back(std::move(r));
+  }
+  return plan;
+}
+
+}  // namespace oss::processing

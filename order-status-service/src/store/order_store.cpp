@@ -1,0 +1,218 @@
+#include "store/order_store.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "oss/pg/arrays.hpp"
+
+namespace oss::store {
+namespace {
+
+using pg::array_literal;
+
+std::int64_t micros(core::TimePoint t) { return t.time_since_epoch().count(); }
+core::TimePoint from_micros(std::int64_t us) { return core::TimePoint(std::chrono::microseconds(us)); }
+
+constexpr const char* kEpochUs = "(extract(epoch from {}) * 1000000)::bigint";
+
+std::string epoch_us(const std::string& column) {
+  std::string s = kEpochUs;
+  return s.replace(s.find("{}"), 2, column);
+}
+
+}  // namespace
+
+PgOrderStore::PgOrderStore(pg::ConnectOptions options) : options_(std::move(options)) {}
+
+pqxx::connection& PgOrderStore::conn() {
+  if (!conn_ || !conn_->is_open()) conn_ = pg::connect(options_);
+  return *conn_;
+}
+
+void PgOrderStore::ping() {
+  pqxx::nontransaction tx(conn());
+  tx.exec("SELECT 1");
+}
+
+processing::BatchPlan PgOrderStore::apply(const domain::Workflow& workflow,
+                                          const std::vector<processing::InboundEvent>& batch, int max_attempts) {
+  try {
+    pqxx::work tx(conn());
+    const auto order_ids = processing::order_ids_of(batch);
+    const auto event_ids = processing::event_ids_of(batch);
+    processing::LoadedState state;
+    if (!order_ids.empty()) {
+      tx.exec_params(
+          "SELECT pg_advisory_xact_lock(k) FROM ("
+          "  SELECT DISTINCT hashtextextended(id, 0) AS k FROM unnest($1::text[]) AS id ORDER BY 1) s",
+          array_literal(order_ids));
+      for (const auto& row : tx.exec_params(
+               "SELECT order_id, status, " + epoch_us("status_entered_at") +
+                   ", version FROM oss.orders WHERE order_id = ANY($1::text[])",
+               array_literal(order_ids))) {
+        state.orders[row[0].as<std::string>()] =
+            domain::OrderState{row[1].as<std::string>(), from_micros(row[2].as<std::int64_t>()), row[3].as<std::int64_t>()};
+      }
+      for (const auto& row : tx.exec_params(
+               "SELECT order_id, source, last_sequence FROM oss.order_sources WHERE order_id = ANY($1::text[])",
+               array_literal(order_ids))) {
+        state.last_sequences[{row[0].as<std::string>(), row[1].as<std::string>()}] = row[2].as<std::int64_t>();
+      }
+    }
+    if (!event_ids.empty()) {
+      for (const auto& row : tx.exec_params(
+               "SELECT event_id::text FROM oss.processed_events WHERE event_id = ANY($1::uuid[])",
+               array_literal(event_ids)))
+        state.seen_event_ids.insert(row[0].as<std::string>());
+    }
+
+    auto plan = processing::plan_batch(workflow, batch, state, max_attempts);
+
+    if (!plan.processed.empty()) {
+      std::vector<std::string> ids, orders, sources, types, outcomes;
+      std::vector<std::int64_t> seqs;
+      for (const auto& p : plan.processed) {
+        ids.push_back(p.event_id);
+        orders.push_back(p.order_id);
+        sources.push_back(p.source);
+        types.push_back(p.event_type);
+        outcomes.push_back(p.outcome);
+        seqs.push_back(p.sequence);
+      }
+      tx.exec_params(
+          "INSERT INTO oss.processed_events (event_id, order_id, source, sequence, event_type, outcome) "
+          "SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[]) "
+          "ON CONFLICT (event_id) DO NOTHING",
+          array_literal(ids), array_literal(orders), array_literal(sources), array_literal(seqs),
+          array_literal(types), array_literal(outcomes));
+    }
+    if (!plan.orders.empty()) {
+      std::vector<std::string> ids, statuses;
+      std::vector<std::int64_t> entered, versions;
+      std::vector<std::optional<std::string>> due;
+      for (const auto& [id, row] : plan.orders) {
+        ids.push_back(id);
+        statuses.push_back(row.state.status);
+        entered.push_back(micros(row.state.status_entered_at));
+        versions.push_back(row.state.version);
+        due.push_back(row.sla_due_at ? std::optional<std::string>(std::to_string(micros(*row.sla_due_at))) : std::nullopt);
+      }
+      tx.exec_params(
+          "INSERT INTO oss.orders AS o (order_id, status, status_entered_at, sla_due_at, version, updated_at) "
+          "SELECT id, st, to_timestamp(en::double precision / 1000000), "
+          "       to_timestamp(du::double precision / 1000000), v, clock_timestamp() "
+          "FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[]) AS u(id, st, en, du, v) "
+          "ON CONFLICT (order_id) DO UPDATE SET status = excluded.status, status_entered_at = excluded.status_entered_at, "
+          "  sla_due_at = excluded.sla_due_at, version = excluded.version, updated_at = excluded.updated_at",
+          array_literal(ids), array_literal(statuses), array_literal(entered), array_literal(due), array_literal(versions));
+    }
+    if (!plan.last_sequences.empty()) {
+      std::vector<std::string> ids, sources;
+      std::vector<std::int64_t> seqs;
+      for (const auto& [key, seq] : plan.last_sequences) {
+        ids.push_back(key.first);
+        sources.push_back(key.second);
+        seqs.push_back(seq);
+      }
+      tx.exec_params(
+          "INSERT INTO oss.order_sources AS s (order_id, source, last_sequence) "
+          "SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]) "
+          "ON CONFLICT (order_id, source) DO UPDATE SET last_sequence = greatest(s.last_sequence, excluded.last_sequence)",
+          array_literal(ids), array_literal(sources), array_literal(seqs));
+    }
+    if (!plan.history.empty()) {
+      std::vector<std::string> ids, tos, sources, actors, reasons, payloads;
+      std::vector<std::optional<std::string>> froms, events, seqs;
+      std::vector<std::int64_t> occurred;
+      for (const auto& h : plan.history) {
+        ids.push_back(h.order_id);
+        froms.push_back(h.from_status);
+        tos.push_back(h.to_status);
+        events.push_back(h.event_id);
+        sources.push_back(h.source);
+        seqs.push_back(h.sequence ? std::optional<std::string>(std::to_string(*h.sequence)) : std::nullopt);
+        occurred.push_back(micros(h.occurred_at));
+        actors.push_back(h.actor);
+        reasons.push_back(h.reason);
+        nlohmann::json n = {{"order_id", h.order_id},
+                            {"from", h.from_status ? nlohmann::json(*h.from_status) : nlohmann::json(nullptr)},
+                            {"status", h.to_status},
+                            {"event_id", h.event_id ? nlohmann::json(*h.event_id) : nlohmann::json(nullptr)},
+                            {"source", h.source},
+                            {"occurred_at", core::format_rfc3339(h.occurred_at)},
+                            {"actor", h.actor},
+                            {"reason", h.reason}};
+        const auto due = processing::sla_due(workflow, h.to_status, h.occurred_at);
+        n["sla_due_at"] = due ? nlohmann::json(core::format_rfc3339(*due)) : nlohmann::json(nullptr);
+        payloads.push_back(n.dump());
+      }
+      // History and notifications in application order (WITH ORDINALITY): a notification
+      // consumer sees one order's changes in the order they were applied.
+      tx.exec_params(
+          "WITH h AS ("
+          "  INSERT INTO oss.status_history (order_id, from_status, to_status, event_id, source, sequence, occurred_at, actor, reason) "
+          "  SELECT id, fr, t, ev, src, sq, to_timestamp(oc::double precision / 1000000), nullif(ac, ''), nullif(re, '') "
+          "  FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::bigint[], $7::bigint[], $8::text[], $9::text[]) "
+          "       AS u(id, fr, t, ev, src, sq, oc, ac, re) RETURNING 1) "
+          "SELECT outbox.emit(source => $11, aggregate_type => 'order', aggregate_id => p.id, "
+          "                   event_type => 'order.status_changed', payload => p.payload::jsonb) "
+          "FROM unnest($1::text[], $10::text[]) WITH ORDINALITY AS p(id, payload, n) ORDER BY p.n",
+          array_literal(ids), array_literal(froms), array_literal(tos), array_literal(events), array_literal(sources),
+          array_literal(seqs), array_literal(occurred), array_literal(actors), array_literal(reasons),
+          array_literal(payloads), std::string(kNotificationSource));
+    }
+    for (const auto& d : plan.dead_letters) {
+      tx.exec_params(
+          "INSERT INTO oss.dead_letters (event_id, order_id, source, reason, error, routing_key, body) "
+          "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+          d.event_id, d.order_id, d.source, d.reason, d.error, d.routing_key, pqxx::binarystring(d.body));
+    }
+    tx.commit();
+    return plan;
+  } catch (const pqxx::broken_connection&) {
+    conn_.reset();
+    throw;
+  }
+}
+
+std::optional<OrderView> PgOrderStore::order(const std::string& order_id, core::TimePoint now) {
+  pqxx::read_transaction tx(conn());
+  const auto r = tx.exec_params("SELECT order_id, status, " + epoch_us("status_entered_at") + ", " +
+                                    epoch_us("sla_due_at") + ", version, " + epoch_us("updated_at") +
+                                    " FROM oss.orders WHERE order_id = $1",
+                                order_id);
+  if (r.empty()) return std::nullopt;
+  OrderView v;
+  v.order_id = r[0][0].as<std::string>();
+  v.status = r[0][1].as<std::string>();
+  v.status_entered_at = from_micros(r[0][2].as<std::int64_t>());
+  if (!r[0][3].is_null()) v.sla_due_at = from_micros(r[0][3].as<std::int64_t>());
+  v.version = r[0][4].as<std::int64_t>();
+  v.updated_at = from_micros(r[0][5].as<std::int64_t>());
+  v.breached = v.sla_due_at && *v.sla_due_at <= now;
+  return v;
+}
+
+std::vector<HistoryEntry> PgOrderStore::history(const std::string& order_id) {
+  pqxx::read_transaction tx(conn());
+  std::vector<HistoryEntry> out;
+  for (const auto& row : tx.exec_params(
+           "SELECT from_status, to_status, event_id::text, source, sequence, " + epoch_us("occurred_at") + ", " +
+               epoch_us("applied_at") + ", coalesce(actor, ''), coalesce(reason, '') "
+               "FROM oss.status_history WHERE order_id = $1 ORDER BY id",
+           order_id)) {
+    HistoryEntry h;
+    if (!row[0].is_null()) h.from_status = row[0].as<std::string>();
+    h.to_status = row[1].as<std::string>();
+    if (!row[2].is_null()) h.event_id = row[2].as<std::string>();
+    h.source = row[3].as<std::string>();
+    if (!row[4].is_null()) h.sequence = row[4].as<std::int64_t>();
+    h.occurred_at = from_micros(row[5].as<std::int64_t>());
+    h.applied_at = from_micros(row[6].as<std::int64_t>());
+    h.actor = row[7].as<std::string>();
+    h.reason = row[8].as<std::string>();
+    out.push_back(std::move(h));
+  }
+  return out;
+}
+
+}  // namespace oss::store

@@ -1,0 +1,59 @@
+#pragma once
+/// The service's database: applying batches, reading orders and their history.
+/// One instance per thread (it owns one connection).
+#include <memory>
+#include <optional>
+#include <pqxx/pqxx>
+#include <string>
+#include <vector>
+
+#include "domain/workflow.hpp"
+#include "oss/pg/connection.hpp"
+#include "processing/batch_plan.hpp"
+
+namespace oss::store {
+
+struct OrderView {
+  std::string order_id, status;
+  core::TimePoint status_entered_at{}, updated_at{};
+  std::optional<core::TimePoint> sla_due_at;
+  bool breached = false;
+  std::int64_t version = 0;
+};
+
+struct HistoryEntry {
+  std::optional<std::string> from_status;
+  std::string to_status;
+  std::optional<std::string> event_id;
+  std::string source;
+  std::optional<std::int64_t> sequence;
+  core::TimePoint occurred_at{}, applied_at{};
+  std::string actor, reason;
+};
+
+/// Name of the service's own notification source in its outbox.
+inline constexpr const char* kNotificationSource = "order-status-service";
+
+class PgOrderStore {
+ public:
+  explicit PgOrderStore(pg::ConnectOptions options);
+
+  /// Applies a batch in one transaction: locks the batch's orders (advisory locks in a fixed
+  /// order, so concurrent instances cannot deadlock), loads their state, plans, writes history,
+  /// orders, inbox rows, dead-letter records and notifications (into the service's own outbox).
+  /// Throws on database trouble (the caller retries the whole batch; nothing was written).
+  processing::BatchPlan apply(const domain::Workflow& workflow, const std::vector<processing::InboundEvent>& batch,
+                              int max_attempts);
+
+  std::optional<OrderView> order(const std::string& order_id, core::TimePoint now);
+  std::vector<HistoryEntry> history(const std::string& order_id);
+  void ping();
+  void reset() { conn_.reset(); }
+
+ private:
+  pqxx::connection& conn();
+  pg::ConnectOptions options_;
+  std::unique_ptr<pqxx::connection> conn_;
+};
+
+}  // namespace oss::store

@@ -1,0 +1,72 @@
+#include "config.hpp"
+
+#include <charconv>
+
+#include "oss/core/duration.hpp"
+#include "oss/core/url.hpp"
+
+namespace oss::relay {
+namespace {
+
+core::FlagSpec log_level_flag() {
+  return {"log-level", "RELAY_LOG_LEVEL", "trace, debug, info, warn, error", "info"};
+}
+
+long parse_int(const core::FlagValues& f, const std::string& name, long min, long max) {
+  const std::string& v = f.get(name);
+  long out = 0;
+  auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+  if (ec != std::errc() || ptr != v.data() + v.size() || out < min || out > max)
+    throw core::UsageError("--" + name + ": expected an integer in [" + std::to_string(min) + ", " +
+                           std::to_string(max) + "], got '" + v + "'");
+  return out;
+}
+
+std::chrono::milliseconds parse_dur(const core::FlagValues& f, const std::string& name) {
+  try {
+    return core::parse_duration(f.get(name));
+  } catch (const core::DurationError& e) {
+    throw core::UsageError("--" + name + ": " + e.what());
+  }
+}
+
+}  // namespace
+
+std::vector<core::FlagSpec> install_flags() {
+  return {{"db", "RELAY_DB_URL", "producer database (libpq URI)", std::nullopt, true, false, true},
+          log_level_flag()};
+}
+
+std::vector<core::FlagSpec> run_flags() {
+  return {
+      {"db", "RELAY_DB_URL", "producer database (libpq URI)", std::nullopt, true, false, true},
+      {"amqp", "RELAY_AMQP_URL", "broker, amqp://user:pass@host:port/vhost", std::nullopt, true, false, true},
+      {"exchange", "RELAY_EXCHANGE", "topic exchange to publish to", "orders.events"},
+      {"metrics", "RELAY_METRICS_LISTEN", "host:port for /metrics, /healthz, /readyz", "127.0.0.1:9101"},
+      {"batch-size", "RELAY_BATCH_SIZE", "rows per batch (confirms pipelined per batch)", "500"},
+      {"max-attempts", "RELAY_MAX_ATTEMPTS", "broker refusals before a row is parked", "10"},
+      {"retention", "RELAY_RETENTION", "how long published rows are kept (reconcile reads them)", "24h"},
+      {"poll-interval", "RELAY_POLL_INTERVAL", "polling safety net when no NOTIFY arrives", "500ms"},
+      log_level_flag(),
+  };
+}
+
+RelayConfig parse_run_config(const core::FlagValues& f) {
+  RelayConfig c;
+  c.db_url = f.get("db");
+  core::require_pg_url(c.db_url, "--db");
+  c.amqp_url = f.get("amqp");
+  core::require_amqp_url(c.amqp_url, "--amqp");
+  c.exchange = f.get("exchange");
+  if (c.exchange.empty()) throw core::UsageError("--exchange: must not be empty");
+  c.metrics_listen = f.get("metrics");
+  c.log_level = f.get("log-level");
+  c.options.batch_size = static_cast<std::size_t>(parse_int(f, "batch-size", 1, 10000));
+  c.options.max_attempts = static_cast<int>(parse_int(f, "max-attempts", 1, 1000));
+  c.options.retention = parse_dur(f, "retention");
+  c.options.poll_interval = parse_dur(f, "poll-interval");
+  if (c.options.poll_interval.count() < 10) throw core::UsageError("--poll-interval: at least 10ms");
+  return c;
+}
+
+}  // namespace oss::relay

@@ -1,0 +1,53 @@
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "outbox_row.hpp"
+
+namespace oss::relay {
+
+struct SourceBacklog {
+  std::string source;
+  std::int64_t rows = 0;
+  double oldest_age_seconds = 0;
+};
+
+struct BacklogStats {
+  std::vector<SourceBacklog> sources;
+  std::int64_t parked = 0;
+};
+
+/// A publish failure to record against one row.
+struct RowFailure {
+  std::int64_t position = 0;
+  std::string error;
+  std::string kind = "refused";  // returned | nacked | refused | encode (a metric label)
+};
+
+/// The relay's view of one producer database. One thread; implementations own one connection.
+/// Partition ownership is tied to that connection's session: if the connection is lost, so is
+/// the ownership (another relay may take over), and the caller must rebalance before fetching.
+class OutboxStore {
+ public:
+  virtual ~OutboxStore() = default;
+  /// Claims/releases partitions towards a fair share among live relays; returns owned ones.
+  virtual std::vector<int> rebalance() = 0;
+  virtual std::vector<int> owned() const = 0;
+  /// Oldest unpublished, unparked rows of the owned partitions in position order.
+  virtual std::vector<OutboxRow> fetch(std::size_t limit) = 0;
+  virtual void mark_published(const std::vector<std::int64_t>& positions) = 0;
+  /// Counts an attempt; parks rows that reached max_attempts; schedules the next attempt.
+  /// Returns how many were parked.
+  virtual std::size_t record_failures(const std::vector<RowFailure>& failures, int max_attempts,
+                                      std::chrono::milliseconds retry_after) = 0;
+  /// Blocks up to `timeout` for a commit notification; true if one came.
+  virtual bool wait_for_commit(std::chrono::milliseconds timeout) = 0;
+  virtual BacklogStats backlog() = 0;
+  /// Deletes published rows older than `retention`, in bounded batches; returns rows deleted.
+  virtual std::int64_t purge_published(std::chrono::milliseconds retention, std::size_t batch,
+                                       std::chrono::milliseconds budget) = 0;
+};
+
+}  // namespace oss::relay

@@ -1,0 +1,58 @@
+#pragma once
+#include <memory>
+#include <pqxx/pqxx>
+#include <random>
+#include <set>
+
+#include "oss/pg/connection.hpp"
+#include "outbox_store.hpp"
+
+namespace oss::relay {
+
+/// OutboxStore on PostgreSQL. Partitions are owned through session-level advisory locks
+/// (key class kPartitionLockClass, key = partition); live relays announce themselves with a
+/// shared advisory lock (kMemberLockClass, 0) so each can compute its fair share from pg_locks
+/// with no coordinator. A relay that dies loses its session and with it its locks: the others
+/// take its partitions at their next rebalance (every rebalance interval, ~1 s).
+class PgOutboxStore final : public OutboxStore {
+ public:
+  static constexpr int kPartitionLockClass = 0x0B0C5E1A;
+  static constexpr int kMemberLockClass = 0x0B0C5E1B;
+  static constexpr int kRetentionLockClass = 0x0B0C5E1C;
+
+  /// Connects, checks the schema is installed (throws SchemaMissing otherwise), LISTENs.
+  explicit PgOutboxStore(pg::ConnectOptions options);
+  ~PgOutboxStore() override;
+
+  struct SchemaMissing : std::runtime_error {
+    using std::runtime_error::runtime_error;
+  };
+
+  std::vector<int> rebalance() override;
+  std::vector<int> owned() const override { return {owned_.begin(), owned_.end()}; }
+  std::vector<OutboxRow> fetch(std::size_t limit) override;
+  void mark_published(const std::vector<std::int64_t>& positions) override;
+  std::size_t record_failures(const std::vector<RowFailure>& failures, int max_attempts,
+                              std::chrono::milliseconds retry_after) override;
+  bool wait_for_commit(std::chrono::milliseconds timeout) override;
+  BacklogStats backlog() override;
+  std::int64_t purge_published(std::chrono::milliseconds retention, std::size_t batch,
+                               std::chrono::milliseconds budget) override;
+
+  int partition_count() const { return partitions_; }
+
+ private:
+  class Listener;
+  void open();
+  pqxx::connection& conn();
+
+  pg::ConnectOptions options_;
+  std::unique_ptr<pqxx::connection> conn_;
+  std::unique_ptr<Listener> listener_;
+  std::set<int> owned_;
+  int partitions_ = 64;
+  std::mt19937 rng_{std::random_device{}()};
+  bool notified_ = false;
+};
+
+}  // namespace oss::relay

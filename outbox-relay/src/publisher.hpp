@@ -1,0 +1,37 @@
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "outbox_row.hpp"
+#include "outbox_store.hpp"
+
+namespace oss::relay {
+
+struct PublishOutcome {
+  /// Rows the broker confirmed (and did not return): safe to mark published.
+  std::vector<std::int64_t> confirmed;
+  /// Rows the broker refused (returned as unroutable, nacked, rejected a single message):
+  /// an attempt is counted against each.
+  std::vector<RowFailure> failed;
+  /// The connection broke or a confirm did not come in time: rows neither confirmed nor failed
+  /// are retried without counting an attempt (the broker may or may not have them: duplicates
+  /// possible, counted by the caller).
+  bool connection_lost = false;
+  /// The broker closed the channel during a multi-row batch: retry those rows one at a time so
+  /// the one it refuses is isolated and only that one is charged an attempt.
+  bool isolate = false;
+  std::string error;
+};
+
+/// Publishes rows to the broker with publisher confirms. One thread.
+class Publisher {
+ public:
+  virtual ~Publisher() = default;
+  /// Publishes all rows pipelined (no round trip per message), then waits for their confirms.
+  virtual PublishOutcome publish(const std::vector<OutboxRow>& rows) = 0;
+  /// Drops the connection (it is re-opened on the next publish).
+  virtual void reset() = 0;
+};
+
+}  // namespace oss::relay

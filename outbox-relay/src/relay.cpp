@@ -1,0 +1,164 @@
+#include "relay.hpp"
+
+#include <map>
+#include <set>
+#include <thread>
+
+#include "oss/core/logging.hpp"
+#include "oss/core/time.hpp"
+#include "oss/pg/errors.hpp"
+
+namespace oss::relay {
+namespace {
+
+/// The broker could not take or confirm a batch; the loop backs off and retries.
+struct BrokerUnavailable : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+}  // namespace
+
+Relay::Relay(StoreFactory store_factory, Publisher& publisher, RelayMetrics& metrics, RelayOptions options)
+    : store_factory_(std::move(store_factory)), publisher_(publisher), metrics_(metrics), options_(options) {}
+
+OutboxStore& Relay::store() {
+  if (!store_) {
+    store_ = store_factory_();
+    last_rebalance_ = {};
+  }
+  return *store_;
+}
+
+void Relay::sleep_for(std::chrono::milliseconds d, const std::atomic<bool>& stop) {
+  const auto until = std::chrono::steady_clock::now() + d;
+  while (!stop.load() && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::min<std::chrono::milliseconds>(d, std::chrono::milliseconds(50)));
+}
+
+void Relay::run(const std::atomic<bool>& stop) {
+  auto log = core::logger("relay");
+  core::Backoff backoff(options_.backoff_initial, options_.backoff_max);
+  log->info("msg=\"relay loop started\" batch_size={} max_attempts={}", options_.batch_size, options_.max_attempts);
+  while (!stop.load()) {
+    try {
+      housekeeping(false);
+      const std::size_t n = run_once();
+      if (!healthy_.load()) log->info("msg=\"database and broker reachable; publishing\"");
+      healthy_ = true;
+      backoff.reset();
+      if (n < options_.batch_size && !stop.load()) store().wait_for_commit(options_.poll_interval);
+    } catch (const BrokerUnavailable& e) {
+      healthy_ = false;
+      const auto delay = backoff.next();
+      log->warn("msg=\"broker unavailable; retrying\" error={} retry_in_ms={}", core::q(e.what()), delay.count());
+      sleep_for(delay, stop);
+    } catch (const std::exception& e) {
+      // Anything from the database side: drop the connection (and with it our partitions,
+      // which other relays may take meanwhile) and come back with backoff.
+      healthy_ = false;
+      metrics_.error("database");
+      store_.reset();
+      const auto delay = backoff.next();
+      log->warn("msg=\"database unavailable; retrying\" transient={} error={} retry_in_ms={}", pg::is_transient(e),
+                core::q(e.what()), delay.count());
+      sleep_for(delay, stop);
+    }
+  }
+  log->info("msg=\"relay loop stopped\"");
+}
+
+std::size_t Relay::run_once() {
+  auto& s = store();
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_rebalance_ >= options_.rebalance_interval) {
+    const auto before = s.owned().size();
+    const auto owned = s.rebalance();
+    metrics_.partitions_owned.set(static_cast<double>(owned.size()));
+    if (owned.size() != before)
+      core::logger("relay")->info("msg=\"partitions rebalanced\" owned={} before={}", owned.size(), before);
+    last_rebalance_ = now;
+  }
+  const auto rows = s.fetch(options_.batch_size);
+  // Per-aggregate order: a row waiting for its retry holds back the later rows of its aggregate.
+  std::set<std::pair<std::string, std::string>> held;
+  std::vector<OutboxRow> ready;
+  ready.reserve(rows.size());
+  for (const auto& r : rows) {
+    auto key = std::make_pair(r.source, r.aggregate_id);
+    if (held.count(key)) continue;
+    if (!r.due) {
+      held.insert(std::move(key));
+      continue;
+    }
+    ready.push_back(r);
+  }
+  if (ready.empty()) return 0;
+  publish_rows(ready);
+  return ready.size();
+}
+
+std::size_t Relay::publish_rows(const std::vector<OutboxRow>& rows) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto out = publisher_.publish(rows);
+  if (out.isolate) {
+    core::logger("relay")->warn("msg=\"broker closed the channel during a batch; isolating the refused row\" rows={} error={}",
+                                rows.size(), core::q(out.error));
+    metrics_.retried_after_fault.inc(static_cast<double>(rows.size()));
+    std::size_t done = 0;
+    for (const auto& r : rows) done += publish_rows({r});
+    return done;
+  }
+  auto& s = store();
+  if (!out.confirmed.empty()) {
+    s.mark_published(out.confirmed);
+    const auto t1 = std::chrono::steady_clock::now();
+    metrics_.confirm_latency.observe(std::chrono::duration<double>(t1 - t0).count());
+    metrics_.batch_size.observe(static_cast<double>(out.confirmed.size()));
+    const std::set<std::int64_t> ok(out.confirmed.begin(), out.confirmed.end());
+    std::map<std::string, double> per_source;
+    const auto wall = core::SystemClock().now();
+    for (const auto& r : rows) {
+      if (!ok.count(r.position)) continue;
+      per_source[r.source] += 1;
+      metrics_.commit_to_confirm.observe(std::chrono::duration<double>(wall - r.occurred_at).count());
+    }
+    for (const auto& [source, n] : per_source) metrics_.published(source, n);
+  }
+  if (!out.failed.empty()) {
+    for (const auto& f : out.failed) {
+      metrics_.failure(f.kind);
+      core::logger("relay")->warn("msg=\"broker refused a row; will retry\" position={} error={}", f.position, core::q(f.error));
+    }
+    const auto parked = s.record_failures(out.failed, options_.max_attempts, options_.retry_after);
+    if (parked > 0) {
+      metrics_.parked.inc(static_cast<double>(parked));
+      core::logger("relay")->error("msg=\"rows parked after {} attempts; an operator must act\" parked={}",
+                                   options_.max_attempts, parked);
+    }
+  }
+  if (out.connection_lost) {
+    metrics_.error("broker");
+    const auto unsettled = rows.size() - out.confirmed.size() - out.failed.size();
+    metrics_.retried_after_fault.inc(static_cast<double>(unsettled));
+    throw BrokerUnavailable(out.error);
+  }
+  return out.confirmed.size();
+}
+
+void Relay::housekeeping(bool force) {
+  const auto now = std::chrono::steady_clock::now();
+  if (force || now - last_stats_ >= options_.stats_interval) {
+    metrics_.backlog(store().backlog());
+    last_stats_ = now;
+  }
+  if (force || now - last_purge_ >= options_.purge_interval) {
+    last_purge_ = now;
+    const auto n = store().purge_published(options_.retention, 5000, std::chrono::milliseconds(2000));
+    if (n > 0) {
+      metrics_.purged.inc(static_cast<double>(n));
+      core::logger("relay")->info("msg=\"purged published rows past retention\" rows={}", n);
+    }
+  }
+}
+
+}  // namespace oss::relay

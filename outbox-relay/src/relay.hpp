@@ -1,0 +1,58 @@
+#pragma once
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+
+#include "oss/core/backoff.hpp"
+#include "outbox_store.hpp"
+#include "publisher.hpp"
+#include "relay_metrics.hpp"
+
+namespace oss::relay {
+
+struct RelayOptions {
+  std::size_t batch_size = 500;
+  std::chrono::milliseconds poll_interval{500};        // safety net when no NOTIFY arrives
+  std::chrono::milliseconds rebalance_interval{1000};
+  std::chrono::milliseconds stats_interval{5000};
+  int max_attempts = 10;                               // then the row is parked
+  std::chrono::milliseconds retry_after{2000};         // first retry delay of a refused row (doubles)
+  std::chrono::milliseconds retention{24 * 3600 * 1000};  // published rows kept this long (reconcile reads them)
+  std::chrono::milliseconds purge_interval{60'000};
+  std::chrono::milliseconds backoff_initial{200};      // dependency outages
+  std::chrono::milliseconds backoff_max{10'000};
+};
+
+/// The publishing loop: rebalance partitions, fetch the oldest rows, publish them with
+/// confirms, mark the confirmed ones published. One thread; `run` returns after `stop` is set
+/// and the in-flight batch is finished. A lost database or broker is waited for with capped,
+/// jittered backoff; nothing is marked published that the broker did not confirm.
+class Relay {
+ public:
+  using StoreFactory = std::function<std::unique_ptr<OutboxStore>()>;
+  Relay(StoreFactory store_factory, Publisher& publisher, RelayMetrics& metrics, RelayOptions options);
+
+  void run(const std::atomic<bool>& stop);
+  /// One fetch–publish–mark cycle; returns rows handled (tests and `run` use it).
+  std::size_t run_once();
+  /// True while the database and broker answered on the last attempt (readiness).
+  bool healthy() const { return healthy_.load(); }
+
+ private:
+  OutboxStore& store();
+  std::size_t publish_rows(const std::vector<OutboxRow>& rows);
+  void housekeeping(bool force);
+  void sleep_for(std::chrono::milliseconds d, const std::atomic<bool>& stop);
+
+  StoreFactory store_factory_;
+  std::unique_ptr<OutboxStore> store_;
+  Publisher& publisher_;
+  RelayMetrics& metrics_;
+  RelayOptions options_;
+  std::atomic<bool> healthy_{false};
+  std::chrono::steady_clock::time_point last_rebalance_{}, last_stats_{}, last_purge_{};
+  bool broker_suspect_ = false;  // a fault left confirms unknown: next publishes may duplicate
+};
+
+}  // namespace oss::relay

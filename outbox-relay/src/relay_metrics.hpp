@@ -1,0 +1,36 @@
+#pragma once
+#include <map>
+#include <mutex>
+#include <string>
+
+#include "oss/metrics/registry.hpp"
+#include "outbox_store.hpp"
+
+namespace oss::relay {
+
+/// The relay's Prometheus metrics (outbox_relay_*). Thread-safe: the relay thread updates,
+/// the HTTP thread renders.
+class RelayMetrics {
+ public:
+  explicit RelayMetrics(metrics::Registry& registry);
+
+  void published(const std::string& source, double n);
+  void failure(const std::string& kind, double n = 1);   // returned | nacked | refused | encode
+  void error(const std::string& kind);                   // database | broker
+  metrics::Counter& parked;
+  metrics::Counter& retried_after_fault;   // rows re-published after a fault: possible duplicates
+  metrics::Counter& purged;
+  metrics::Histogram& confirm_latency;      // publish of a batch → its last confirm, seconds
+  metrics::Histogram& commit_to_confirm;    // occurred_at (emit) → confirm, seconds
+  metrics::Histogram& batch_size;
+  metrics::Gauge& partitions_owned;
+  metrics::Gauge& parked_rows;
+  void backlog(const BacklogStats& stats);
+
+ private:
+  metrics::Registry& registry_;
+  std::mutex mutex_;
+  std::map<std::string, bool> known_sources_;
+};
+
+}  // namespace oss::relay
