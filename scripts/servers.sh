@@ -172,6 +172,8 @@ log.console = false
 log.file.level = warning
 vm_memory_high_watermark.relative = 0.2
 disk_free_limit.absolute = 50MB
+# Small enough that tests can produce an event the broker refuses (the relay must park it).
+max_message_size = ${OSS_RABBIT_MAX_MESSAGE_SIZE:-4194304}
 EOF
   if [ "${OSS_RABBIT_MANAGEMENT:-0}" = 1 ]; then
     echo '[rabbitmq_consistent_hash_exchange,rabbitmq_management].' >"$dir/rabbit/enabled_plugins"

@@ -22,6 +22,11 @@ void declare(amqp::Connection& conn, const Topology& t) {
   // Every event reaches the queue: events that are not status changes still hold a place in
   // their source's sequence for the order and are consumed (as "ignored") in order.
   conn.bind_queue(t.events_queue, t.events_exchange, "#");
+  conn.declare_queue(t.notifications_tail, {true,
+                                            {{"x-queue-type", std::string("quorum")},
+                                             {"x-max-length", t.notifications_tail_max},
+                                             {"x-overflow", std::string("drop-head")}}});
+  conn.bind_queue(t.notifications_tail, t.notifications_exchange, "#");
   conn.declare_queue(t.dlq, {true, {{"x-queue-type", std::string("quorum")}}});
   for (std::size_t i = 0; i < t.retry_delays.size(); ++i) {
     conn.declare_queue(

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The README's test command (and what .ci/run calls): installs what is missing, builds,
+# starts throwaway PostgreSQL + RabbitMQ, runs unit, integration and end-to-end tests, stops
+# the servers again.
+#   scripts/test.sh              everything
+#   scripts/test.sh -L unit      only unit tests (no servers needed) — any ctest arguments pass through
+# Environment: BUILD_DIR (default build), OSS_SANITIZE ("address,undefined" for a sanitizer build)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+build="${BUILD_DIR:-build}"
+log() { printf '[test] %s\n' "$*" >&2; }
+
+scripts/install-deps.sh
+log "configure + build ($build)"
+cmake -S . -B "$build" -G Ninja -DOSS_BUILD_TESTS=ON ${OSS_SANITIZE:+-DOSS_SANITIZE=$OSS_SANITIZE} \
+  ${OSS_SANITIZE:+-DCMAKE_BUILD_TYPE=Debug} >/dev/null
+cmake --build "$build" -j "$(nproc)"
+
+servers_dir="$root/.run/test-servers"
+export OSS_TEST_LOG_DIR="$root/.run/test-logs"
+mkdir -p "$OSS_TEST_LOG_DIR"
+cleanup() { scripts/servers.sh stop "$servers_dir" >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+log "starting PostgreSQL and RabbitMQ in $servers_dir"
+scripts/servers.sh start "$servers_dir"
+# shellcheck disable=SC1091
+source "$servers_dir/env"
+
+cd "$build"
+if [ "$#" -gt 0 ]; then
+  ctest --output-on-failure --timeout 900 "$@"
+  exit $?
+fi
+log "unit tests"
+ctest --output-on-failure --timeout 300 -j "$(nproc)" -L unit
+log "integration and end-to-end tests (real servers; logs of started programs in $OSS_TEST_LOG_DIR)"
+ctest --output-on-failure --timeout 900 -L integration
+log "all tests passed"

@@ -1,0 +1,205 @@
+#include "oss/testing/support.hpp"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <fcntl.h>
+#include <fstream>
+#include <gtest/gtest.h>
+#include <pqxx/pqxx>
+#include <random>
+#include <spawn.h>
+#include <sstream>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+extern char** environ;
+
+namespace oss::testing {
+namespace {
+
+std::string required_env(const char* name) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') {
+    ADD_FAILURE() << name << " is not set: run the tests through scripts/test.sh (it starts PostgreSQL and "
+                  << "RabbitMQ and exports the addresses), or `source .run/servers/env` after scripts/servers.sh start";
+    throw std::runtime_error(std::string(name) + " not set");
+  }
+  return v;
+}
+
+}  // namespace
+
+std::string pg_base_url() { return required_env("OSS_TEST_PG_URL_BASE"); }
+std::string amqp_url() { return required_env("OSS_TEST_AMQP_URL"); }
+std::string servers_script() { return required_env("OSS_TEST_SERVERS_SCRIPT"); }
+
+bool servers(const std::string& action) {
+  const std::string cmd = servers_script() + " " + action + " " + required_env("OSS_SERVERS_DIR") + " >/dev/null 2>&1";
+  return std::system(cmd.c_str()) == 0;
+}
+
+std::string unique_name(const std::string& prefix) {
+  static std::mt19937_64 rng{std::random_device{}()};
+  std::ostringstream s;
+  s << prefix << "_" << std::hex << (rng() & 0xffffffffULL);
+  return s.str();
+}
+
+std::string fresh_database(const std::string& prefix) {
+  const std::string name = unique_name(prefix);
+  pqxx::connection c(pg_base_url() + "/postgres");
+  pqxx::nontransaction tx(c);
+  tx.exec("CREATE DATABASE " + name);
+  return pg_base_url() + "/" + name;
+}
+
+std::string sql_scalar(const std::string& url, const std::string& sql) {
+  pqxx::connection c(url);
+  pqxx::nontransaction tx(c);
+  const auto r = tx.exec(sql);
+  if (r.empty() || r[0].empty() || r[0][0].is_null()) return "";
+  return r[0][0].as<std::string>();
+}
+
+void sql_exec(const std::string& url, const std::string& sql) {
+  pqxx::connection c(url);
+  pqxx::work tx(c);
+  tx.exec(sql);
+  tx.commit();
+}
+
+std::string bin(const std::string& program) { return std::string(OSS_BIN_DIR) + "/" + program; }
+
+std::uint16_t free_port() {
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::acceptor a(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  return a.local_endpoint().port();
+}
+
+Process::Process(std::string program, std::vector<std::string> args, std::map<std::string, std::string> env) {
+  const char* tmp = std::getenv("OSS_TEST_LOG_DIR");
+  log_path_ = std::string(tmp ? tmp : "/tmp") + "/" + unique_name(program.substr(program.rfind('/') + 1)) + ".log";
+  std::vector<std::string> argv_s{program};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env_s;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string kv = *e;
+    const auto key = kv.substr(0, kv.find('='));
+    if (!env.count(key)) env_s.push_back(kv);
+  }
+  for (const auto& [k, v] : env) env_s.push_back(k + "=" + v);
+  std::vector<char*> envp;
+  for (auto& e : env_s) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  const int rc = posix_spawn(&pid_, program.c_str(), &fa, nullptr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) throw std::runtime_error("cannot start " + program + ": " + std::strerror(rc));
+}
+
+Process::~Process() {
+  if (running()) {
+    ::kill(pid_, SIGKILL);
+    wait(std::chrono::seconds(10));
+  }
+}
+
+void Process::signal(int sig) {
+  if (running()) ::kill(pid_, sig);
+}
+
+bool Process::running() {
+  if (status_) return false;
+  int st = 0;
+  const pid_t r = ::waitpid(pid_, &st, WNOHANG);
+  if (r == pid_) {
+    status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return false;
+  }
+  return r == 0;
+}
+
+std::optional<int> Process::wait(std::chrono::milliseconds timeout) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < until) {
+    if (!running()) return status_;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return running() ? std::nullopt : status_;
+}
+
+std::string Process::log() const {
+  std::ifstream in(log_path_);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+HttpResult http(const std::string& method, std::uint16_t port, const std::string& target, const std::string& body,
+                const std::map<std::string, std::string>& headers) {
+  namespace beast = boost::beast;
+  namespace bhttp = beast::http;
+  HttpResult out;
+  try {
+    boost::asio::io_context io;
+    beast::tcp_stream stream(io);
+    stream.expires_after(std::chrono::seconds(10));
+    stream.connect({boost::asio::ip::make_address("127.0.0.1"), port});
+    bhttp::request<bhttp::string_body> req{bhttp::string_to_verb(method), target, 11};
+    req.set(bhttp::field::host, "127.0.0.1");
+    for (const auto& [k, v] : headers) req.set(k, v);
+    if (!body.empty()) {
+      req.set(bhttp::field::content_type, "application/json");
+      req.body() = body;
+      req.prepare_payload();
+    }
+    bhttp::write(stream, req);
+    beast::flat_buffer buf;
+    bhttp::response_parser<bhttp::string_body> parser;
+    parser.body_limit(64 * 1024 * 1024);
+    bhttp::read(stream, buf, parser);
+    auto res = parser.release();
+    out.status = static_cast<int>(res.result_int());
+    out.body = res.body();
+    for (const auto& f : res) {
+      std::string name(f.name_string());
+      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      out.headers[name] = std::string(f.value());
+    }
+  } catch (const std::exception&) {
+    out.status = 0;  // unreachable or broken; the caller asserts on status
+  }
+  return out;
+}
+
+bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < until) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return condition();
+}
+
+double metric(const std::string& text, const std::string& sample) {
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(sample + " ", 0) == 0) return std::stod(line.substr(sample.size() + 1));
+  }
+  return 0;
+}
+
+}  // namespace oss::testing
