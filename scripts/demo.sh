@@ -21,7 +21,7 @@ logs="$dir/logs"
 bin="$root/build/bin"
 
 log() { printf '[demo] %s\n' "$*"; }
-die() { printf '[demo] error: %s\n' "$*" >&2; exit "${2:-1}"; }
+die() { printf '[demo] error: %s\n' "$1" >&2; exit "${2:-1}"; }
 
 usage() { sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
@@ -72,7 +72,7 @@ stop_programs() {
 }
 stop_all() {
   stop_programs
-  if [ -f "$dir/env" ]; then
+  if [ -f "$dir/pg/data/postmaster.pid" ] || [ -f "$dir/rabbit/rabbit.pid" ]; then
     log "stopping PostgreSQL and RabbitMQ ($dir)"
     "$here/servers.sh" stop "$dir" >/dev/null 2>&1 || log "warning: scripts/servers.sh stop $dir failed"
   fi
@@ -87,8 +87,7 @@ cmd_stop() {
     for _ in $(seq 1 600); do ours "$pid" "demo.sh" || break; sleep 0.1; done
   fi
   rm -f "$dir/demo.pid"
-  if [ ! -f "$dir/pids" ] && [ ! -f "$dir/env" ]; then log "no demo to stop in $dir"; return 0; fi
-  stop_all
+  stop_all  # whatever a killed demo left behind (only what it recorded in $dir)
   log "stopped"
 }
 
@@ -253,26 +252,46 @@ if [ "$interactive" = 1 ]; then
   done
 fi
 
-log "final check: $last_order must reach DELIVERED or CANCELLED (up to 30 s)"
-status=""
+# metric NAME [LABEL_FILTER]: the sum of a Prometheus sample family in the service's /metrics.
+metric() {
+  http_get "$api/metrics" 2>/dev/null | python3 -c 'import sys
+name, flt = sys.argv[1], sys.argv[2]
+vals = [float(l.rsplit(" ", 1)[1]) for l in sys.stdin
+        if (l.startswith(name + "{") or l.startswith(name + " ")) and flt in l]
+print(int(sum(vals)) if vals else "")' "$1" "${2:-}"
+}
+
+committed=$(sed -n 's/^  committed *\([0-9]*\) events.*/\1/p' "$logs/demo-producer.log")
+rolled_back=$(sed -n 's/^  rolled back *\([0-9]*\) events.*/\1/p' "$logs/demo-producer.log")
+log "final check (up to 30 s): $last_order reaches DELIVERED or CANCELLED, and the service applies" \
+    "exactly the ${committed:-?} committed events (none of the ${rolled_back:-?} rolled back ones)"
+status="" applied=""
 for _ in $(seq 1 60); do
   if body=$(http_get "$api/v1/orders/$last_order" 2>/dev/null); then
     status=$(printf '%s' "$body" | json_field status)
-    case "$status" in DELIVERED|CANCELLED) break ;; esac
   fi
+  applied=$(metric oss_events_total 'outcome="applied"' || true)
+  case "$status" in DELIVERED|CANCELLED) [ "$applied" = "${committed:-}" ] || [ -z "$applied" ] && break ;; esac
   sleep 0.5
 done
 case "$status" in
-  DELIVERED|CANCELLED)
-    log "$last_order is $status; its history:"
-    http_get "$api/v1/orders/$last_order/history" | python3 -c '
+  DELIVERED|CANCELLED) log "$last_order is $status; its history:" ;;
+  *) die "$last_order is '${status:-unknown}' after 30 s, expected DELIVERED or CANCELLED; see $logs/" ;;
+esac
+http_get "$api/v1/orders/$last_order/history" | python3 -c '
 import json, sys
 body = json.load(sys.stdin)
 rows = body if isinstance(body, list) else body.get("history", body.get("items", []))
 for r in rows:
-    print("[demo]   {:<22} -> {:<22} {:<4} seq {:<3} {} ({})".format(str(r.get("from")), str(r.get("to")), str(r.get("source")),
-          str(r.get("sequence")), r.get("actor", ""), r.get("reason", "")))' || true
-    where_to_look
-    log "demo finished; stopping everything" ;;
-  *) die "$last_order is '${status:-unknown}' after 30 s, expected DELIVERED or CANCELLED; see $logs/" ;;
-esac
+    print("[demo]   {:<21} -> {:<21} {:<3} seq {:<2} {:<11} {}".format(r.get("from") or "(new)", str(r.get("to")),
+          str(r.get("source")), str(r.get("sequence")), str(r.get("actor", "")), r.get("reason", "")))' || true
+dead=$(metric oss_dead_letters_total || true)
+if [ -z "$applied" ]; then
+  log "note: the service's /metrics has no oss_events_total; skipped the event count check"
+elif [ "$applied" != "${committed:-}" ]; then
+  die "the service applied $applied events, the producer committed ${committed:-?}; see $logs/"
+else
+  log "the service applied all $applied committed events; the $rolled_back rolled back ones never arrived"
+fi
+[ "${dead:-0}" = 0 ] || log "warning: $dead events were dead-lettered; see $api/v1/dead-letters (in $logs/order-status-service.log)"
+log "demo finished; stopping everything"

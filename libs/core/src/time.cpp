@@ -68,8 +68,11 @@ TimePoint parse_rfc3339(std::string_view text) {
     if (n == 0) fail(text, "empty fraction");
     for (int k = n; k < 6; ++k) micros *= 10;
   }
-  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60)
+  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  if (month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 60)
     fail(text, "field out of range");
+  if (day > kDays[month - 1] + (month == 2 && leap ? 1 : 0)) fail(text, "no such day in that month");
   if (i >= text.size()) fail(text, "missing time zone (Z or +hh:mm)");
   std::int64_t offset_s = 0;
   if (text[i] == 'Z' || text[i] == 'z') {
@@ -80,6 +83,7 @@ TimePoint parse_rfc3339(std::string_view text) {
     const int oh = digits(text, i, 2);
     expect(text, i, ':');
     const int om = digits(text, i, 2);
+    if (oh > 23 || om > 59) fail(text, "time zone offset out of range");
     offset_s = sign * (oh * 3600 + om * 60);
   } else {
     fail(text, "bad time zone");

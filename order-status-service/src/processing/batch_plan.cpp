@@ -120,6 +120,11 @@ BatchPlan plan_batch(const domain::Workflow& workflow, const std::vector<Inbound
     if (const auto* err = std::get_if<domain::EnvelopeError>(&change)) {
       dead_letter(DeadLetterReason::malformed, err->detail, &env);
       seen.insert(env.event_id);
+      // A dead letter is final for its sequence (as in decide()), unless earlier sequences of
+      // this source are still missing: advancing then would make them look stale.
+      const auto last = last_seq(env.aggregate_id, env.source);
+      if (last ? env.sequence == *last + 1 : env.sequence == 1)
+        plan.last_sequences[{env.aggregate_id, env.source}] = env.sequence;
       plan.results.push_back(std::move(r));
       continue;
     }

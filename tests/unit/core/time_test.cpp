@@ -116,3 +116,14 @@ TEST(SystemClock, IsCloseToTheSystemClock) {
 
 }  // namespace
 }  // namespace oss::core
+
+namespace {
+TEST(Rfc3339Calendar, RejectsDaysThatDoNotExistAndBadOffsets) {
+  EXPECT_THROW(oss::core::parse_rfc3339("2026-02-31T00:00:00Z"), oss::core::TimeFormatError);
+  EXPECT_THROW(oss::core::parse_rfc3339("2026-02-29T00:00:00Z"), oss::core::TimeFormatError);
+  EXPECT_THROW(oss::core::parse_rfc3339("2026-04-31T00:00:00Z"), oss::core::TimeFormatError);
+  EXPECT_NO_THROW(oss::core::parse_rfc3339("2028-02-29T00:00:00Z"));
+  EXPECT_THROW(oss::core::parse_rfc3339("2026-01-01T00:00:00+24:00"), oss::core::TimeFormatError);
+  EXPECT_THROW(oss::core::parse_rfc3339("2026-01-01T00:00:00+01:60"), oss::core::TimeFormatError);
+}
+}  // namespace

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <charconv>
 #include <chrono>
+#include <cctype>
 #include <csignal>
 #include <cstdlib>
 #include <exception>
@@ -54,7 +55,7 @@ struct Config {
 };
 
 struct Stats {
-  std::atomic<long> committed[2]{}, rolled_back[2]{}, orders{}, delivered{}, cancelled{};
+  std::atomic<long> committed[2]{}, rolled_back[2]{}, orders{}, delivered{}, cancelled{}, highest{};
 };
 
 long parse_long(const oss::core::FlagValues& f, const std::string& name, long min, long max) {
@@ -129,6 +130,12 @@ class Pacer {
   Clock::time_point next_ = Clock::now();
 };
 
+std::string trimmed(std::string s) {  // libpq messages end in newlines
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+  std::replace(s.begin(), s.end(), '\n', ' ');
+  return s;
+}
+
 std::unique_ptr<pqxx::connection> connect(const std::string& url) {
   auto c = std::make_unique<pqxx::connection>(url);
   pqxx::nontransaction(*c).exec("SET application_name = 'demo-producer'");
@@ -166,11 +173,11 @@ Outcome run_step(std::unique_ptr<pqxx::connection>& conn, const std::string& url
     } catch (const pqxx::broken_connection& e) {
       conn.reset();
       std::cerr << fmt::format("demo-producer: {} database connection lost ({}); retrying {} {} in {}ms\n",
-                               kSourceName[step.source], e.what(), order_id, step.status, backoff.count());
+                               kSourceName[step.source], trimmed(e.what()), order_id, step.status, backoff.count());
     } catch (const pqxx::in_doubt_error& e) {
       conn.reset();
       std::cerr << fmt::format("demo-producer: commit of {} {} in doubt ({}); checking after reconnect\n", order_id,
-                               step.status, e.what());
+                               step.status, trimmed(e.what()));
     }
     for (auto until = Clock::now() + backoff; Clock::now() < until;) {
       if (g_stop) return Outcome::stopped;
@@ -184,6 +191,7 @@ Outcome run_step(std::unique_ptr<pqxx::connection>& conn, const std::string& url
 void worker(const Config& cfg, std::size_t index, std::atomic<long>& next_number, long last_number, Pacer& pacer,
             Stats& stats) {
   struct Active {
+    long number;
     std::string id;
     std::vector<Step> steps;
     std::size_t next = 0;
@@ -195,7 +203,7 @@ void worker(const Config& cfg, std::size_t index, std::atomic<long>& next_number
     while (window.size() < 8) {
       const long n = next_number.fetch_add(1);
       if (last_number > 0 && n > last_number) break;
-      window.push_back({fmt::format("{}-{:06}", cfg.prefix, n), plan_order(cfg.seed, n)});
+      window.push_back({n, fmt::format("{}-{:06}", cfg.prefix, n), plan_order(cfg.seed, n)});
     }
     if (window.empty() || !pacer.wait()) break;
     const std::size_t k = std::uniform_int_distribution<std::size_t>(0, window.size() - 1)(rng);
@@ -207,7 +215,11 @@ void worker(const Config& cfg, std::size_t index, std::atomic<long>& next_number
       case Outcome::rolled_back: stats.rolled_back[step.source]++; break;
       case Outcome::committed:
         stats.committed[step.source]++;
-        if (o.next == 0) stats.orders++;
+        if (o.next == 0) {
+          stats.orders++;
+          for (long h = stats.highest; h < o.number && !stats.highest.compare_exchange_weak(h, o.number);) {
+          }
+        }
         if (++o.next == o.steps.size()) {
           (step.status == "DELIVERED" ? stats.delivered : stats.cancelled)++;
           window.erase(window.begin() + static_cast<std::ptrdiff_t>(k));
@@ -281,7 +293,7 @@ int run(const std::vector<std::string>& args) {
       c = connect(cfg.db[src]);
     } catch (const pqxx::broken_connection& e) {
       throw oss::core::DependencyError(fmt::format("cannot connect to the {} database {}: {}", kSourceName[src],
-                                                   oss::core::mask_url(cfg.db[src]), e.what()));
+                                                   oss::core::mask_url(cfg.db[src]), trimmed(e.what())));
     }
     pqxx::work w{*c};
     if (w.exec("SELECT to_regprocedure('outbox.emit(text,text,text,text,jsonb,jsonb)') IS NULL")[0][0].as<bool>())
@@ -335,7 +347,7 @@ int run(const std::vector<std::string>& args) {
   std::cout << fmt::format("demo-producer: {} after {:.1f}s\n", g_stop ? "stopped" : "done", seconds)
             << fmt::format("  orders       {} ({}-{:06} .. {}-{:06}): {} delivered, {} cancelled, {} left in flight\n",
                            stats.orders.load(), cfg.prefix, first_number, cfg.prefix,
-                           first_number + std::max(stats.orders.load(), 1L) - 1, stats.delivered.load(),
+                           std::max(stats.highest.load(), first_number), stats.delivered.load(),
                            stats.cancelled.load(), stats.orders - stats.delivered - stats.cancelled)
             << fmt::format("  committed    {} events (crm {}, mes {})\n", stats.committed[kCrm] + stats.committed[kMes],
                            stats.committed[kCrm].load(), stats.committed[kMes].load())

@@ -1,0 +1,302 @@
+// outbox-relay against real PostgreSQL and RabbitMQ: several relays, crashes, restarts of both
+// servers, unroutable and oversized events. Events are read back from a queue bound to the
+// relay's exchange and checked for completeness and per-aggregate order.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <csignal>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "oss/amqp/connection.hpp"
+#include "oss/testing/support.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using oss::testing::Process;
+
+long count(const std::string& url, const std::string& sql) { return std::stol(oss::testing::sql_scalar(url, sql)); }
+
+/// Reads everything from a queue, reconnecting across broker restarts, acking after recording.
+class Collector {
+ public:
+  Collector(std::string url, std::string queue) : url_(std::move(url)), queue_(std::move(queue)) {
+    thread_ = std::thread([this] { loop(); });
+  }
+  ~Collector() {
+    stop_ = true;
+    thread_.join();
+  }
+  /// (aggregate, sequence) in arrival order.
+  std::vector<std::pair<std::string, long>> received() {
+    std::lock_guard l(m_);
+    return received_;
+  }
+  std::size_t size() {
+    std::lock_guard l(m_);
+    return received_.size();
+  }
+
+ private:
+  void loop() {
+    while (!stop_) {
+      try {
+        oss::amqp::ConnectionOptions o;
+        o.url = url_;
+        oss::amqp::Connection c(o);
+        c.set_prefetch(1000);
+        c.consume(queue_);
+        while (!stop_) {
+          auto d = c.next_delivery(100ms);
+          if (!d) continue;
+          const auto j = nlohmann::json::parse(d->body);
+          {
+            std::lock_guard l(m_);
+            received_.emplace_back(j.at("aggregate_id").get<std::string>(), j.at("sequence").get<long>());
+          }
+          c.ack(d->delivery_tag);
+        }
+      } catch (const oss::amqp::Error&) {
+        std::this_thread::sleep_for(300ms);  // broker restarting: reconnect
+      }
+    }
+  }
+  std::string url_, queue_;
+  std::atomic<bool> stop_{false};
+  std::mutex m_;
+  std::vector<std::pair<std::string, long>> received_;
+  std::thread thread_;
+};
+
+class Relays : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    db_ = oss::testing::fresh_database("relay");
+    amqp_ = oss::testing::amqp_url();
+    exchange_ = oss::testing::unique_name("orders.events");
+    queue_ = oss::testing::unique_name("relay-test");
+    Process install(oss::testing::bin("outbox-relay"), {"install", "--db", db_});
+    ASSERT_EQ(install.wait(30s), 0) << install.log();
+    oss::amqp::ConnectionOptions o;
+    o.url = amqp_;
+    oss::amqp::Connection c(o);
+    c.declare_exchange(exchange_, "topic");
+    c.declare_queue(queue_, {true, {{"x-queue-type", std::string("quorum")}}});
+    c.bind_queue(queue_, exchange_, "#");
+  }
+  void TearDown() override {
+    try {
+      oss::amqp::ConnectionOptions o;
+      o.url = amqp_;
+      oss::amqp::Connection c(o);
+      c.delete_queue(queue_);
+      c.delete_exchange(exchange_);
+    } catch (const oss::amqp::Error&) {
+      // Cleanup is best effort: names are unique per test.
+    }
+  }
+  std::unique_ptr<Process> relay(std::uint16_t metrics_port, std::vector<std::string> extra = {}) {
+    std::vector<std::string> args{"run", "--db", db_, "--amqp", amqp_, "--exchange", exchange_,
+                                  "--metrics", "127.0.0.1:" + std::to_string(metrics_port)};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return std::make_unique<Process>(oss::testing::bin("outbox-relay"), args);
+  }
+  /// `total` events over `aggregates` aggregates, emitted by `threads` concurrent producers in
+  /// small transactions whose commits interleave (positions are not commit order).
+  void emit(int total, int aggregates, int threads) {
+    std::vector<std::thread> producers;
+    for (int t = 0; t < threads; ++t) {
+      producers.emplace_back([&, t] {
+        pqxx::connection c(db_);
+        std::mt19937 rng(static_cast<unsigned>(t));
+        for (int i = t; i < total;) {
+          // Several aggregates per transaction, locked in a consistent order as any producer
+          // touching several rows must (otherwise two producers can deadlock in emit()).
+          std::vector<int> aggs;
+          for (int k = 0; k < 10 && i < total; ++k, i += threads)
+            aggs.push_back(static_cast<int>(rng() % static_cast<unsigned>(aggregates)));
+          std::sort(aggs.begin(), aggs.end());
+          pqxx::work tx(c);
+          for (int agg : aggs)
+            tx.exec_params("SELECT outbox.emit('crm', 'order', $1, 'order.note_added', '{\"n\": 1}'::jsonb)",
+                           "AGG-" + std::to_string(agg));
+          tx.commit();
+        }
+      });
+    }
+    for (auto& p : producers) p.join();
+  }
+  /// Every (aggregate, sequence) the outbox holds was received; per aggregate, the first
+  /// arrivals of each sequence are in increasing order. Returns how many were repeats.
+  long check(const std::vector<std::pair<std::string, long>>& got, bool allow_repeats) {
+    std::map<std::string, long> last;
+    std::set<std::pair<std::string, long>> seen;
+    long repeats = 0;
+    for (const auto& [agg, seq] : got) {
+      if (!seen.insert({agg, seq}).second) {
+        ++repeats;
+        continue;
+      }
+      const long prev = last.count(agg) ? last[agg] : 0;
+      EXPECT_EQ(seq, prev + 1) << "aggregate " << agg << " out of order: " << seq << " after " << prev;
+      last[agg] = seq;
+    }
+    EXPECT_EQ(static_cast<long>(seen.size()), count(db_, "SELECT count(*) FROM outbox.events"));
+    if (!allow_repeats) {
+      EXPECT_EQ(repeats, 0);
+    }
+    return repeats;
+  }
+  std::string db_, amqp_, exchange_, queue_;
+};
+
+TEST_F(Relays, ThreeRelaysShareTheWorkAndKeepPerAggregateOrder) {
+  Collector collector(amqp_, queue_);
+  std::vector<std::uint16_t> ports{oss::testing::free_port(), oss::testing::free_port(), oss::testing::free_port()};
+  std::vector<std::unique_ptr<Process>> relays;
+  for (auto p : ports) relays.push_back(relay(p));
+  // Let them agree on a split before the load arrives.
+  ASSERT_TRUE(oss::testing::wait_until(
+      [&] {
+        double total = 0;
+        for (auto p : ports) {
+          const double owned = oss::testing::metric(oss::testing::http("GET", p, "/metrics").body,
+                                                    "outbox_relay_partitions_owned");
+          if (owned == 0) return false;
+          total += owned;
+        }
+        return total == 64;
+      },
+      20s));
+  emit(50000, 500, 8);
+  ASSERT_TRUE(oss::testing::wait_until([&] { return collector.size() >= 50000; }, 120s)) << collector.size();
+  std::this_thread::sleep_for(500ms);  // anything extra (a duplicate) would show up now
+  check(collector.received(), /*allow_repeats=*/false);
+  double published = 0;
+  for (auto p : ports) {
+    const auto m = oss::testing::http("GET", p, "/metrics").body;
+    const double mine = oss::testing::metric(m, "outbox_relay_published_total{source=\"crm\"}");
+    EXPECT_GT(mine, 0) << "every relay did a share";
+    published += mine;
+  }
+  EXPECT_EQ(published, 50000);
+}
+
+TEST_F(Relays, SigkillOfOneRelayMidStreamLosesNothing) {
+  Collector collector(amqp_, queue_);
+  auto a = relay(oss::testing::free_port());
+  auto b = relay(oss::testing::free_port(), {"--batch-size", "50"});
+  std::thread producer([&] { emit(30000, 300, 4); });
+  ASSERT_TRUE(oss::testing::wait_until([&] { return collector.size() >= 5000; }, 60s));
+  b->signal(SIGKILL);
+  producer.join();
+  // The survivor takes over the dead relay's partitions within seconds.
+  ASSERT_TRUE(oss::testing::wait_until(
+      [&] { return count(db_, "SELECT count(*) FROM outbox.events WHERE published_at IS NULL") == 0; }, 90s))
+      << a->log();
+  ASSERT_TRUE(oss::testing::wait_until([&] { return collector.size() >= 30000; }, 30s));
+  std::this_thread::sleep_for(500ms);
+  check(collector.received(), /*allow_repeats=*/true);
+}
+
+TEST_F(Relays, BrokerRestartMidStreamLosesNothing) {
+  Collector collector(amqp_, queue_);
+  const auto port = oss::testing::free_port();
+  auto r = relay(port);
+  std::thread producer([&] { emit(20000, 200, 4); });
+  ASSERT_TRUE(oss::testing::wait_until([&] { return collector.size() >= 2000; }, 60s));
+  ASSERT_TRUE(oss::testing::servers("restart-rabbit"));
+  producer.join();
+  ASSERT_TRUE(oss::testing::wait_until(
+      [&] { return count(db_, "SELECT count(*) FROM outbox.events WHERE published_at IS NULL") == 0; }, 120s))
+      << r->log();
+  ASSERT_TRUE(oss::testing::wait_until([&] { return collector.size() >= 20000; }, 60s)) << collector.size();
+  std::this_thread::sleep_for(500ms);
+  const long repeats = check(collector.received(), /*allow_repeats=*/true);
+  EXPECT_TRUE(r->running());
+  // Duplicates only after the fault, and no more than the relay counted as possibly re-sent.
+  const auto m = oss::testing::http("GET", port, "/metrics").body;
+  EXPECT_GE(oss::testing::metric(m, "outbox_relay_errors_total{kind=\"broker\"}"), 1);
+  EXPECT_LE(static_cast<double>(repeats), oss::testing::metric(m, "outbox_relay_republished_after_fault_total"));
+}
+
+TEST_F(Relays, DatabaseRestartMidStreamLosesNothing) {
+  Collector collector(amqp_, queue_);
+  auto r = relay(oss::testing::free_port());
+  emit(10000, 100, 4);
+  ASSERT_TRUE(oss::testing::wait_until([&] { return collector.size() >= 1000; }, 60s));
+  ASSERT_TRUE(oss::testing::servers("restart-pg"));
+  emit(10000, 100, 4);  // more, after the restart
+  ASSERT_TRUE(oss::testing::wait_until(
+      [&] { return count(db_, "SELECT count(*) FROM outbox.events WHERE published_at IS NULL") == 0; }, 120s))
+      << r->log();
+  ASSERT_TRUE(oss::testing::wait_until([&] { return collector.size() >= 20000; }, 60s)) << collector.size();
+  check(collector.received(), /*allow_repeats=*/true);
+  EXPECT_TRUE(r->running());
+  EXPECT_NE(r->log().find("database unavailable"), std::string::npos) << "the restart was noticed and survived";
+}
+
+TEST_F(Relays, UnroutableEventIsNeverMarkedPublishedAndIsParked) {
+  // An exchange nobody is bound to: every publish comes back as basic.return.
+  const std::string lonely = oss::testing::unique_name("orders.unbound");
+  const auto port = oss::testing::free_port();
+  Process r(oss::testing::bin("outbox-relay"),
+            {"run", "--db", db_, "--amqp", amqp_, "--exchange", lonely, "--metrics",
+             "127.0.0.1:" + std::to_string(port), "--max-attempts", "2"});
+  oss::testing::sql_exec(db_, "SELECT outbox.emit('crm', 'order', 'U-1', 'order.status_changed', '{\"status\":\"SUBMITTED\"}')");
+  ASSERT_TRUE(oss::testing::wait_until(
+      [&] { return count(db_, "SELECT count(*) FROM outbox.events WHERE parked_at IS NOT NULL") == 1; }, 30s))
+      << r.log();
+  EXPECT_EQ(count(db_, "SELECT count(*) FROM outbox.events WHERE published_at IS NOT NULL"), 0);
+  EXPECT_EQ(count(db_, "SELECT attempts FROM outbox.events"), 2);
+  EXPECT_NE(oss::testing::sql_scalar(db_, "SELECT last_error FROM outbox.events").find("312 NO_ROUTE"), std::string::npos);
+  const auto m = oss::testing::http("GET", port, "/metrics").body;
+  ASSERT_TRUE(oss::testing::wait_until(
+      [&] { return oss::testing::metric(oss::testing::http("GET", port, "/metrics").body, "outbox_relay_parked_rows") == 1; },
+      15s));
+  EXPECT_EQ(oss::testing::metric(m, "outbox_relay_parked_total"), 1);
+  EXPECT_GE(oss::testing::metric(m, "outbox_relay_publish_failures_total{kind=\"returned\"}"), 2);
+}
+
+TEST_F(Relays, OversizedRowIsParkedAndOtherAggregatesContinue) {
+  Collector collector(amqp_, queue_);
+  auto r = relay(oss::testing::free_port(), {"--max-attempts", "2"});
+  // Larger than the broker's max_message_size (4 MiB in scripts/servers.sh).
+  oss::testing::sql_exec(db_, "SELECT outbox.emit('crm', 'order', 'BIG', 'order.note_added', "
+                              "jsonb_build_object('blob', repeat('x', 5 * 1024 * 1024)))");
+  emit(200, 20, 2);
+  ASSERT_TRUE(oss::testing::wait_until(
+      [&] { return count(db_, "SELECT count(*) FROM outbox.events WHERE parked_at IS NOT NULL") == 1; }, 60s))
+      << r->log();
+  ASSERT_TRUE(oss::testing::wait_until([&] { return collector.size() >= 200; }, 30s)) << r->log();
+  EXPECT_EQ(oss::testing::sql_scalar(db_, "SELECT aggregate_id FROM outbox.events WHERE parked_at IS NOT NULL"), "BIG");
+  EXPECT_EQ(count(db_, "SELECT count(*) FROM outbox.events WHERE published_at IS NULL AND parked_at IS NULL"), 0);
+  for (const auto& [agg, seq] : collector.received()) EXPECT_NE(agg, "BIG");
+  EXPECT_TRUE(r->running());
+}
+
+TEST_F(Relays, WrongCredentialsAndMissingSchemaFailFastWithReason) {
+  Process bad_pw(oss::testing::bin("outbox-relay"),
+                 {"run", "--db", db_, "--amqp", "amqp://guest:wrong@" + amqp_.substr(amqp_.find('@') + 1)});
+  EXPECT_EQ(bad_pw.wait(30s), 2);
+  EXPECT_NE(bad_pw.log().find("refused the login"), std::string::npos) << bad_pw.log();
+  const auto empty_db = oss::testing::fresh_database("noschema");
+  Process no_schema(oss::testing::bin("outbox-relay"), {"run", "--db", empty_db, "--amqp", amqp_});
+  EXPECT_EQ(no_schema.wait(30s), 2);
+  EXPECT_NE(no_schema.log().find("outbox-relay install"), std::string::npos) << no_schema.log();
+  std::string bad_db = oss::testing::pg_base_url();
+  bad_db.replace(bad_db.find(':', 14) + 1, bad_db.find('@') - bad_db.find(':', 14) - 1, "wrong");
+  Process bad_db_pw(oss::testing::bin("outbox-relay"), {"run", "--db", bad_db + "/postgres", "--amqp", amqp_});
+  EXPECT_EQ(bad_db_pw.wait(30s), 3);
+  EXPECT_NE(bad_db_pw.log().find("password authentication failed"), std::string::npos) << bad_db_pw.log();
+  EXPECT_EQ(bad_db_pw.log().find("wrong"), std::string::npos) << "the password is masked in logs";
+}
+
+}  // namespace

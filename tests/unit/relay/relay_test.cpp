@@ -1,0 +1,259 @@
+// Relay::run_once against an in-memory outbox and a scriptable broker: what gets published,
+// in which order, what gets marked, and what is charged an attempt.
+#include "relay.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "fakes/fake_outbox_store.hpp"
+#include "fakes/fake_publisher.hpp"
+#include "oss/metrics/registry.hpp"
+
+namespace oss::relay {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::FakeOutboxStore;
+using testing::FakePublisher;
+using testing::ForwardingOutboxStore;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+class RelayTest : public ::testing::Test {
+ protected:
+  RelayTest() { options_.retry_after = 2000ms; }
+
+  Relay& relay() {
+    if (!relay_) {
+      relay_ = std::make_unique<Relay>(
+          [this] {
+            ++stores_made_;
+            return std::make_unique<ForwardingOutboxStore>(store_);
+          },
+          publisher_, metrics_, options_);
+    }
+    return *relay_;
+  }
+  std::string metrics_text() const { return registry_.render(); }
+
+  FakeOutboxStore store_;
+  FakePublisher publisher_;
+  metrics::Registry registry_;
+  RelayMetrics metrics_{registry_};
+  RelayOptions options_;
+  int stores_made_ = 0;
+  std::unique_ptr<Relay> relay_;
+};
+
+TEST_F(RelayTest, NothingToDo) {
+  EXPECT_EQ(relay().run_once(), 0u);
+  EXPECT_THAT(publisher_.batches(), IsEmpty());
+  EXPECT_EQ(store_.rebalance_calls(), 1);
+  EXPECT_EQ(stores_made_, 1);
+}
+
+TEST_F(RelayTest, PublishesAllRowsInPositionOrderAndMarksThem) {
+  store_.add("crm", "A");
+  store_.add("mes", "B");
+  store_.add("crm", "A");
+  store_.add("crm", "C");
+  store_.add("mes", "B");
+
+  EXPECT_EQ(relay().run_once(), 5u);
+
+  EXPECT_THAT(publisher_.batches(), ElementsAre(ElementsAre(1, 2, 3, 4, 5)));
+  EXPECT_THAT(store_.mark_calls(), ElementsAre(ElementsAre(1, 2, 3, 4, 5)));
+  EXPECT_THAT(store_.published_positions(), ElementsAre(1, 2, 3, 4, 5));
+  EXPECT_THAT(store_.failures(), IsEmpty());
+  const auto text = metrics_text();
+  EXPECT_THAT(text, HasSubstr("outbox_relay_published_total{source=\"crm\"} 3\n"));
+  EXPECT_THAT(text, HasSubstr("outbox_relay_published_total{source=\"mes\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("outbox_relay_partitions_owned 4\n"));
+
+  // Nothing left: the next cycle publishes nothing and the factory is not called again.
+  EXPECT_EQ(relay().run_once(), 0u);
+  EXPECT_EQ(publisher_.batches().size(), 1u);
+  EXPECT_EQ(stores_made_, 1);
+}
+
+TEST_F(RelayTest, RespectsTheBatchSize) {
+  options_.batch_size = 2;
+  for (int i = 0; i < 5; ++i) store_.add("crm", "A");
+  EXPECT_EQ(relay().run_once(), 2u);
+  EXPECT_EQ(relay().run_once(), 2u);
+  EXPECT_EQ(relay().run_once(), 1u);
+  EXPECT_THAT(publisher_.batches(), ElementsAre(ElementsAre(1, 2), ElementsAre(3, 4), ElementsAre(5)));
+  EXPECT_THAT(store_.published_positions(), ElementsAre(1, 2, 3, 4, 5));
+}
+
+TEST_F(RelayTest, ReturnedRowIsNotMarkedAndIsChargedAnAttempt) {
+  store_.add("crm", "A");
+  const auto bad = store_.add("crm", "B");
+  store_.add("mes", "C");
+  publisher_.return_as_unroutable(FakeOutboxStore::event_id_for(bad));
+
+  EXPECT_EQ(relay().run_once(), 3u);
+
+  EXPECT_THAT(store_.mark_calls(), ElementsAre(ElementsAre(1, 3)));
+  EXPECT_FALSE(store_.published(bad));
+  EXPECT_EQ(store_.attempts(bad), 1);
+  EXPECT_FALSE(store_.parked(bad));
+  ASSERT_EQ(store_.failures().size(), 1u);
+  EXPECT_EQ(store_.failures()[0].position, bad);
+  EXPECT_EQ(store_.failures()[0].kind, "returned");
+  const auto text = metrics_text();
+  EXPECT_THAT(text, HasSubstr("outbox_relay_publish_failures_total{kind=\"returned\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("outbox_relay_parked_total 0\n"));
+}
+
+TEST_F(RelayTest, NackedRowIsNotMarkedAndIsChargedAnAttempt) {
+  const auto bad = store_.add("crm", "A");
+  store_.add("crm", "B");
+  publisher_.nack(FakeOutboxStore::event_id_for(bad));
+
+  relay().run_once();
+
+  EXPECT_THAT(store_.published_positions(), ElementsAre(2));
+  EXPECT_EQ(store_.attempts(bad), 1);
+  EXPECT_THAT(metrics_text(), HasSubstr("outbox_relay_publish_failures_total{kind=\"nacked\"} 1\n"));
+}
+
+TEST_F(RelayTest, RefusedRowWaitsForItsRetryTime) {
+  const auto bad = store_.add("crm", "A");
+  publisher_.return_as_unroutable(FakeOutboxStore::event_id_for(bad));
+  relay().run_once();
+  ASSERT_EQ(publisher_.times_published(bad), 1);
+
+  // Not due yet: not published again.
+  EXPECT_EQ(relay().run_once(), 0u);
+  store_.advance(1999ms);
+  EXPECT_EQ(relay().run_once(), 0u);
+  EXPECT_EQ(publisher_.times_published(bad), 1);
+
+  // Due after retry_after: published again, and this time the broker takes it.
+  publisher_.clear_refusals();
+  store_.advance(1ms);
+  EXPECT_EQ(relay().run_once(), 1u);
+  EXPECT_EQ(publisher_.times_published(bad), 2);
+  EXPECT_TRUE(store_.published(bad));
+  EXPECT_EQ(store_.attempts(bad), 1);
+}
+
+TEST_F(RelayTest, RowIsParkedAfterMaxAttempts) {
+  options_.max_attempts = 3;
+  const auto bad = store_.add("crm", "A");
+  store_.add("mes", "B");
+  publisher_.return_as_unroutable(FakeOutboxStore::event_id_for(bad));
+
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(relay().run_once(), i == 0 ? 2u : 1u) << "cycle " << i;
+    EXPECT_EQ(store_.attempts(bad), i + 1);
+    store_.advance(1h);
+  }
+
+  EXPECT_TRUE(store_.parked(bad));
+  EXPECT_FALSE(store_.published(bad));
+  EXPECT_THAT(metrics_text(), HasSubstr("outbox_relay_parked_total 1\n"));
+  EXPECT_THAT(metrics_text(), HasSubstr("outbox_relay_publish_failures_total{kind=\"returned\"} 3\n"));
+
+  // Parked rows are no longer fetched.
+  EXPECT_EQ(relay().run_once(), 0u);
+  EXPECT_EQ(publisher_.times_published(bad), 3);
+}
+
+TEST_F(RelayTest, NotDueRowHoldsBackLaterRowsOfItsAggregateOnly) {
+  const auto a1 = store_.add("crm", "A");
+  // a1 failed before and waits for its next attempt.
+  store_.record_failures({{a1, "earlier failure", "returned"}}, options_.max_attempts, 1000ms);
+  const auto b1 = store_.add("crm", "B");
+  const auto a2 = store_.add("crm", "A");
+  const auto other_source_a = store_.add("mes", "A");  // another source's stream of the same id
+  const auto b2 = store_.add("crm", "B");
+
+  EXPECT_EQ(relay().run_once(), 3u);
+  EXPECT_THAT(publisher_.batches(), ElementsAre(ElementsAre(b1, other_source_a, b2)));
+  EXPECT_FALSE(store_.published(a1));
+  EXPECT_FALSE(store_.published(a2));
+
+  store_.advance(1s);
+  EXPECT_EQ(relay().run_once(), 2u);
+  EXPECT_THAT(publisher_.batches().back(), ElementsAre(a1, a2));
+  EXPECT_THAT(store_.published_positions(), ElementsAre(a1, b1, a2, other_source_a, b2));
+}
+
+TEST_F(RelayTest, ConnectionLostThrowsAndMarksOnlyWhatWasConfirmed) {
+  for (int i = 0; i < 5; ++i) store_.add("crm", i % 2 == 0 ? "A" : "B");
+  publisher_.lose_connection_after(2);
+
+  EXPECT_THROW(relay().run_once(), std::runtime_error);
+
+  EXPECT_THAT(store_.published_positions(), ElementsAre(1, 2));
+  for (std::int64_t p = 3; p <= 5; ++p) {
+    EXPECT_FALSE(store_.published(p));
+    EXPECT_EQ(store_.attempts(p), 0) << "a fault is not the row's fault";
+  }
+  EXPECT_THAT(store_.failures(), IsEmpty());
+  const auto text = metrics_text();
+  EXPECT_THAT(text, HasSubstr("outbox_relay_republished_after_fault_total 3\n"));
+  EXPECT_THAT(text, HasSubstr("outbox_relay_errors_total{kind=\"broker\"} 1\n"));
+
+  // The next cycle publishes the rest.
+  EXPECT_EQ(relay().run_once(), 3u);
+  EXPECT_THAT(publisher_.batches().back(), ElementsAre(3, 4, 5));
+  EXPECT_THAT(store_.published_positions(), ElementsAre(1, 2, 3, 4, 5));
+}
+
+TEST_F(RelayTest, ConnectionLostBeforeAnyConfirmMarksNothing) {
+  store_.add("crm", "A");
+  store_.add("crm", "A");
+  publisher_.lose_connection_after(0);
+
+  EXPECT_THROW(relay().run_once(), std::runtime_error);
+
+  EXPECT_THAT(store_.mark_calls(), IsEmpty());
+  EXPECT_THAT(metrics_text(), HasSubstr("outbox_relay_republished_after_fault_total 2\n"));
+}
+
+TEST_F(RelayTest, ChannelErrorIsolatesThePoisonRowOneByOne) {
+  for (int i = 0; i < 4; ++i) store_.add("crm", "A" + std::to_string(i));
+  publisher_.poison(3);
+
+  relay().run_once();
+
+  EXPECT_THAT(publisher_.batches(), ElementsAre(ElementsAre(1, 2, 3, 4), ElementsAre(1), ElementsAre(2),
+                                                ElementsAre(3), ElementsAre(4)));
+  EXPECT_THAT(store_.published_positions(), ElementsAre(1, 2, 4));
+  EXPECT_EQ(store_.attempts(3), 1);
+  for (std::int64_t p : {1, 2, 4}) EXPECT_EQ(store_.attempts(p), 0);
+  ASSERT_EQ(store_.failures().size(), 1u);
+  EXPECT_EQ(store_.failures()[0].position, 3);
+  EXPECT_EQ(store_.failures()[0].kind, "refused");
+  const auto text = metrics_text();
+  EXPECT_THAT(text, HasSubstr("outbox_relay_republished_after_fault_total 4\n"));
+  EXPECT_THAT(text, HasSubstr("outbox_relay_publish_failures_total{kind=\"refused\"} 1\n"));
+}
+
+TEST_F(RelayTest, PoisonRowIsParkedAfterMaxAttemptsWhileOthersFlow) {
+  options_.max_attempts = 2;
+  store_.add("crm", "A");
+  const auto poison = store_.add("crm", "B");
+  publisher_.poison(poison);
+
+  relay().run_once();
+  store_.advance(1h);
+  store_.add("crm", "C");
+  relay().run_once();
+
+  EXPECT_TRUE(store_.parked(poison));
+  EXPECT_EQ(store_.attempts(poison), 2);
+  EXPECT_THAT(store_.published_positions(), ElementsAre(1, 3));
+  EXPECT_THAT(metrics_text(), HasSubstr("outbox_relay_parked_total 1\n"));
+}
+
+}  // namespace
+}  // namespace oss::relay
