@@ -1,26 +1,11 @@
-// order-status-service: wiring only. Behaviour lives in the libraries under src/.
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
+// order-status-service: dispatch only; each command lives in app/cmd_*.cpp.
 #include <iostream>
-#include <thread>
+#include <pqxx/pqxx>
 
-#include "amqp_publisher.hpp"
-#include "api/http_api.hpp"
-#include "app/config.hpp"
-#include "consumer/event_consumer.hpp"
-#include "domain/workflow.hpp"
-#include "oss/core/logging.hpp"
-#include "oss/core/url.hpp"
-#include "oss/http/server.hpp"
-#include "oss/http/sse_hub.hpp"
-#include "oss/pg/migrate.hpp"
-#include "oss/schema/migrations.hpp"
-#include "pg_outbox_store.hpp"
-#include "relay.hpp"
+#include "app/commands.hpp"
+#include "oss/core/cli.hpp"
 
 namespace {
-
-using namespace oss;
 
 constexpr const char* kUsage =
     "order-status-service <command> [flags]\n\n"
@@ -30,171 +15,32 @@ constexpr const char* kUsage =
     "`order-status-service <command> --help` lists a command's flags.\n"
     "exit codes: 0 done, 1 problem found, 2 bad usage/configuration, 3 dependency unreachable\n";
 
-bool wants_help(const std::vector<std::string>& args) {
-  for (const auto& a : args)
-    if (a == "--help" || a == "-h") return true;
-  return false;
-}
-
-std::unique_ptr<pqxx::connection> connect_or_exit3(const std::string& url, const std::string& app) {
-  try {
-    return pg::connect({url, app});
-  } catch (const pqxx::broken_connection& e) {
-    throw core::DependencyError("cannot connect to the database " + core::mask_url(url) + ": " + e.what());
-  }
-}
-
-int cmd_migrate(const std::vector<std::string>& args) {
-  const auto specs = app::migrate_flags();
-  if (wants_help(args)) {
-    std::cout << core::format_help("order-status-service migrate --db URL", specs);
-    return 0;
-  }
-  const auto flags = core::parse_flags(specs, args);
-  core::init_logging("order-status-service", flags.get("log-level"));
-  const std::string url = flags.get("db");
-  core::require_pg_url(url, "--db");
-  auto conn = connect_or_exit3(url, "order-status-service-migrate");
-  // The service's own outbox (notifications) lives in its database too.
-  const auto outbox = pg::migrate(*conn, "outbox", schema::outbox_migrations());
-  const auto service = pg::migrate(*conn, "oss", schema::service_migrations());
-  spdlog::info("msg=\"schema migrated\" db={} oss_version={} oss_applied={} outbox_version={} outbox_applied={}",
-               core::q(core::mask_url(url)), service.to_version, service.applied, outbox.to_version, outbox.applied);
-  return 0;
-}
-
-int cmd_run(const std::vector<std::string>& args) {
-  const auto specs = app::run_flags();
-  if (wants_help(args)) {
-    std::cout << core::format_help("order-status-service run --db URL --amqp URL [flags]", specs);
-    return 0;
-  }
-  const auto config = app::parse_run_config(core::parse_flags(specs, args));
-  core::init_logging("order-status-service", config.log_level);
-  auto log = spdlog::default_logger();
-
-  domain::Workflow workflow = domain::shipped_workflow();
-  if (config.workflow_file) {
-    try {
-      workflow = domain::load_workflow_file(*config.workflow_file);
-    } catch (const std::exception& e) {
-      throw core::UsageError("--workflow " + *config.workflow_file + ": " + e.what());
-    }
-  }
-  if (config.tokens_file)
-    throw core::UsageError("--tokens: token authentication is not available in this version yet; "
-                           "run without --tokens (loopback-only, read-only API)");
-
-  // Fail fast: database reachable and migrated, broker reachable and topology declarable.
-  {
-    auto conn = connect_or_exit3(config.db_url, "order-status-service");
-    if (pg::installed_version(*conn, "oss") == 0 || pg::installed_version(*conn, "outbox") == 0)
-      throw core::UsageError("the service schema is not installed; run `order-status-service migrate --db URL` first");
-  }
-  try {
-    amqp::Connection probe(config.consumer.connection);
-    consumer::declare(probe, config.consumer.topology);
-  } catch (const amqp::AuthError& e) {
-    throw core::UsageError("the broker refused the login for " + core::mask_url(config.amqp_url) + ": " + e.what());
-  } catch (const amqp::ChannelError& e) {
-    throw core::UsageError("the broker refused the topology (exchange/queue arguments differ?): " + std::string(e.what()));
-  } catch (const amqp::Error& e) {
-    throw core::DependencyError("cannot connect to the broker " + core::mask_url(config.amqp_url) + ": " + e.what());
-  }
-
-  metrics::Registry registry;
-  consumer::ConsumerMetrics consumer_metrics(registry);
-  auto stream = std::make_shared<http::SseHub>();
-  const pg::ConnectOptions db{config.db_url, "order-status-service"};
-  consumer::EventConsumer event_consumer(
-      config.consumer, db, workflow, consumer_metrics, [stream](const std::vector<processing::HistoryRow>& rows) {
-        for (const auto& h : rows) {
-          nlohmann::json j = {{"order_id", h.order_id},
-                              {"from", h.from_status ? nlohmann::json(*h.from_status) : nlohmann::json(nullptr)},
-                              {"to", h.to_status},
-                              {"source", h.source},
-                              {"occurred_at", core::format_rfc3339(h.occurred_at)}};
-          stream->publish("status_changed", j.dump());
-        }
-      });
-
-  // The service's own outbox → orders.notifications, with the relay's code.
-  relay::RelayMetrics notification_metrics(registry);
-  relay::AmqpPublisher notification_publisher(
-      {{config.amqp_url, std::chrono::milliseconds(5000), std::chrono::milliseconds(10000), 30,
-        "order-status-service-notifications"},
-       config.consumer.topology.notifications_exchange});
-  relay::Relay notification_relay([db] { return std::make_unique<relay::PgOutboxStore>(db); }, notification_publisher,
-                                  notification_metrics, relay::RelayOptions{});
-
-  api::DbPool pool(db, 4, 1000);
-  boost::asio::io_context io;
-  http::ServerOptions http_options;
-  http_options.listen = config.http_listen;
-  http::Server server(io,http_options,
-                      api::make_router({pool, registry, [&] { return event_consumer.connected(); },
-                                        [&] { return event_consumer.database_ok(); }, stream}));
-  try {
-    server.start();
-  } catch (const std::exception& e) {
-    throw core::UsageError("--http " + config.http_listen + ": " + e.what());
-  }
-
-  std::atomic<bool> stop{false};
-  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
-    if (ec) return;
-    log->info("msg=\"signal received; stopping\" signal={}", sig);
-    stop = true;
-  });
-  log->info("msg=\"order-status-service running\" db={} amqp={} http_port={} workflow={}",
-            core::q(core::mask_url(config.db_url)), core::q(core::mask_url(config.amqp_url)), server.port(),
-            workflow.name());
-  std::thread consumer_thread([&] { event_consumer.run(stop); });
-  std::thread relay_thread([&] {
-    if (config.relay_notifications) notification_relay.run(stop);
-  });
-  std::thread watcher([&] {
-    consumer_thread.join();
-    relay_thread.join();
-    boost::asio::post(io, [&] {
-      server.stop();
-      signals.cancel();
-    });
-  });
-  io.run();
-  watcher.join();
-  pool.stop();
-  log->info("msg=\"order-status-service stopped\"");
-  return 0;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     std::cout << kUsage;
-    return args.empty() ? core::kExitUsage : core::kExitOk;
+    return args.empty() ? oss::core::kExitUsage : oss::core::kExitOk;
   }
   const std::string cmd = args[0];
   args.erase(args.begin());
   try {
-    if (cmd == "migrate") return cmd_migrate(args);
-    if (cmd == "run") return cmd_run(args);
+    if (cmd == "migrate") return oss::app::cmd_migrate(args);
+    if (cmd == "run") return oss::app::cmd_run(args);
     std::cerr << "order-status-service: unknown command '" << cmd << "'\n\n" << kUsage;
-    return core::kExitUsage;
-  } catch (const core::UsageError& e) {
+    return oss::core::kExitUsage;
+  } catch (const oss::core::UsageError& e) {
     std::cerr << "order-status-service: error: " << e.what() << "\n";
-    return core::kExitUsage;
-  } catch (const core::DependencyError& e) {
+    return oss::core::kExitUsage;
+  } catch (const oss::core::DependencyError& e) {
     std::cerr << "order-status-service: error: " << e.what() << "\n";
-    return core::kExitDependency;
+    return oss::core::kExitDependency;
   } catch (const pqxx::broken_connection& e) {
     std::cerr << "order-status-service: error: database unreachable: " << e.what() << "\n";
-    return core::kExitDependency;
+    return oss::core::kExitDependency;
   } catch (const std::exception& e) {
     std::cerr << "order-status-service: error: " << e.what() << "\n";
-    return core::kExitProblem;
+    return oss::core::kExitProblem;
   }
 }

@@ -132,7 +132,7 @@ class Pacer {
 
 std::string trimmed(std::string s) {  // libpq messages end in newlines
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
-  std::replace(s.begin(), s.end(), '\n', ' ');
+  std::replace_if(s.begin(), s.end(), [](char c) { return c == '\n' || c == '\t'; }, ' ');
   return s;
 }
 

@@ -1,0 +1,130 @@
+// `order-status-service run`: wiring only. Behaviour lives in the libraries under src/.
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <iostream>
+#include <thread>
+
+#include "amqp_publisher.hpp"
+#include "app/commands.hpp"
+#include "api/http_api.hpp"
+#include "app/config.hpp"
+#include "consumer/event_consumer.hpp"
+#include "domain/workflow.hpp"
+#include "oss/core/logging.hpp"
+#include "oss/core/url.hpp"
+#include "oss/http/server.hpp"
+#include "oss/http/sse_hub.hpp"
+#include "oss/pg/migrate.hpp"
+#include "oss/schema/migrations.hpp"
+#include "pg_outbox_store.hpp"
+#include "relay.hpp"
+
+namespace oss::app {
+
+int cmd_run(const std::vector<std::string>& args) {
+  const auto specs = app::run_flags();
+  if (wants_help(args)) {
+    std::cout << core::format_help("order-status-service run --db URL --amqp URL [flags]", specs);
+    return 0;
+  }
+  const auto config = app::parse_run_config(core::parse_flags(specs, args));
+  core::init_logging("order-status-service", config.log_level);
+  auto log = spdlog::default_logger();
+
+  domain::Workflow workflow = domain::shipped_workflow();
+  if (config.workflow_file) {
+    try {
+      workflow = domain::load_workflow_file(*config.workflow_file);
+    } catch (const std::exception& e) {
+      throw core::UsageError("--workflow " + *config.workflow_file + ": " + e.what());
+    }
+  }
+  if (config.tokens_file)
+    throw core::UsageError("--tokens: token authentication is not available in this version yet; "
+                           "run without --tokens (loopback-only, read-only API)");
+
+  // Fail fast: database reachable and migrated, broker reachable and topology declarable.
+  {
+    auto conn = connect_or_exit3(config.db_url, "order-status-service");
+    if (pg::installed_version(*conn, "oss") == 0 || pg::installed_version(*conn, "outbox") == 0)
+      throw core::UsageError("the service schema is not installed; run `order-status-service migrate --db URL` first");
+  }
+  try {
+    amqp::Connection probe(config.consumer.connection);
+    consumer::declare(probe, config.consumer.topology);
+  } catch (const amqp::AuthError& e) {
+    throw core::UsageError("the broker refused the login for " + core::mask_url(config.amqp_url) + ": " + e.what());
+  } catch (const amqp::ChannelError& e) {
+    throw core::UsageError("the broker refused the topology (exchange/queue arguments differ?): " + std::string(e.what()));
+  } catch (const amqp::Error& e) {
+    throw core::DependencyError("cannot connect to the broker " + core::mask_url(config.amqp_url) + ": " + e.what());
+  }
+
+  metrics::Registry registry;
+  consumer::ConsumerMetrics consumer_metrics(registry);
+  auto stream = std::make_shared<http::SseHub>();
+  const pg::ConnectOptions db{config.db_url, "order-status-service"};
+  consumer::EventConsumer event_consumer(
+      config.consumer, db, workflow, consumer_metrics, [stream](const std::vector<processing::HistoryRow>& rows) {
+        for (const auto& h : rows) {
+          nlohmann::json j = {{"order_id", h.order_id},
+                              {"from", h.from_status ? nlohmann::json(*h.from_status) : nlohmann::json(nullptr)},
+                              {"to", h.to_status},
+                              {"source", h.source},
+                              {"occurred_at", core::format_rfc3339(h.occurred_at)}};
+          stream->publish("status_changed", j.dump());
+        }
+      });
+
+  // The service's own outbox → orders.notifications, with the relay's code.
+  relay::RelayMetrics notification_metrics(registry);
+  relay::AmqpPublisher notification_publisher(
+      {{config.amqp_url, std::chrono::milliseconds(5000), std::chrono::milliseconds(10000), 30,
+        "order-status-service-notifications"},
+       config.consumer.topology.notifications_exchange});
+  relay::Relay notification_relay([db] { return std::make_unique<relay::PgOutboxStore>(db); }, notification_publisher,
+                                  notification_metrics, relay::RelayOptions{});
+
+  api::DbPool pool(db, 4, 1000);
+  boost::asio::io_context io;
+  http::ServerOptions http_options;
+  http_options.listen = config.http_listen;
+  http::Server server(io,http_options,
+                      api::make_router({pool, registry, [&] { return event_consumer.connected(); },
+                                        [&] { return event_consumer.database_ok(); }, stream}));
+  try {
+    server.start();
+  } catch (const std::exception& e) {
+    throw core::UsageError("--http " + config.http_listen + ": " + e.what());
+  }
+
+  std::atomic<bool> stop{false};
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    log->info("msg=\"signal received; stopping\" signal={}", sig);
+    stop = true;
+  });
+  log->info("msg=\"order-status-service running\" db={} amqp={} http_port={} workflow={}",
+            core::q(core::mask_url(config.db_url)), core::q(core::mask_url(config.amqp_url)), server.port(),
+            workflow.name());
+  std::thread consumer_thread([&] { event_consumer.run(stop); });
+  std::thread relay_thread([&] {
+    if (config.relay_notifications) notification_relay.run(stop);
+  });
+  std::thread watcher([&] {
+    consumer_thread.join();
+    relay_thread.join();
+    boost::asio::post(io, [&] {
+      server.stop();
+      signals.cancel();
+    });
+  });
+  io.run();
+  watcher.join();
+  pool.stop();
+  log->info("msg=\"order-status-service stopped\"");
+  return 0;
+}
+
+}  // namespace oss::app
