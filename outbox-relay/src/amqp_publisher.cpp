@@ -1,9 +1,7 @@
 #include "amqp_publisher.hpp"
 
 #include <fmt/format.h>
-#include <map>
 #include <nlohmann/json.hpp>
-#include <set>
 
 namespace oss::relay {
 
@@ -15,90 +13,142 @@ void AmqpPublisher::connect() {
   c.declare_exchange(options_.exchange, "topic", true);
   c.enable_confirms();
   conn_.emplace(std::move(c));
+  acked_.clear();
+  nacked_.clear();
+  returned_.clear();
+}
+
+void AmqpPublisher::reset() {
+  conn_.reset();
+  in_flight_.clear();
+  broken_ = false;
+  channel_closed_ = false;
+}
+
+void AmqpPublisher::fail_all(const std::string& error, bool channel_closed) {
+  conn_.reset();
+  broken_ = true;
+  broken_error_ = error;
+  channel_closed_ = channel_closed_ || channel_closed;
+}
+
+std::uint64_t AmqpPublisher::send(const std::vector<OutboxRow>& rows) {
+  InFlight batch;
+  for (const auto& r : rows) batch.positions.push_back(r.position);
+  if (!broken_) {
+    try {
+      if (!conn_ || !conn_->is_open()) connect();
+      for (const auto& row : rows) {
+        amqp::Message m;
+        try {
+          m = to_message(row, options_.exchange);
+        } catch (const nlohmann::json::exception& e) {
+          batch.encode_failures.push_back({row.position, std::string("cannot encode envelope: ") + e.what(), "encode"});
+          continue;
+        }
+        batch.last_tag = conn_->publish(m, /*mandatory=*/true);
+        batch.by_tag[batch.last_tag] = row.position;
+        batch.by_id[row.event_id] = row.position;
+      }
+    } catch (const amqp::ChannelError& e) {
+      fail_all(e.what(), true);
+    } catch (const amqp::Error& e) {
+      fail_all(e.what(), false);
+    }
+  }
+  in_flight_.push_back(std::move(batch));
+  return in_flight_.size();
+}
+
+PublishOutcome AmqpPublisher::settle() {
+  PublishOutcome out;
+  if (in_flight_.empty()) return out;
+  InFlight batch = std::move(in_flight_.front());
+  in_flight_.pop_front();
+  out.failed = batch.encode_failures;
+  auto finish_broken = [&] {
+    // Whatever the broker confirmed before the break is unknown to us: all of it is retried
+    // (possible duplicates, counted by the caller).
+    out.failed = batch.encode_failures;
+    out.error = broken_error_;
+    if (channel_closed_ && batch.alone && batch.positions.size() == 1 && batch.encode_failures.empty()) {
+      // A single row sent alone: the broker refused this very row.
+      out.failed.push_back({batch.positions.front(), "broker refused the message: " + broken_error_, "refused"});
+    } else if (channel_closed_ && batch.positions.size() > batch.encode_failures.size()) {
+      // The broker refused something in flight: the caller re-publishes row by row so that
+      // only the refused row is charged an attempt.
+      out.isolate = true;
+    } else {
+      out.connection_lost = true;
+    }
+    if (in_flight_.empty()) {
+      broken_ = false;
+      channel_closed_ = false;
+    }
+    return out;
+  };
+  if (broken_) return finish_broken();
+  if (batch.by_tag.empty()) return out;
+
+  const auto deadline = std::chrono::steady_clock::now() + options_.confirm_timeout;
+  auto settled = [&] {
+    for (const auto& [tag, pos] : batch.by_tag)
+      if (!acked_.count(tag) && !nacked_.count(tag)) return false;
+    return true;
+  };
+  try {
+    while (!settled()) {
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) break;
+      auto c = conn_->wait_confirms(batch.last_tag, left);
+      acked_.insert(c.acked.begin(), c.acked.end());
+      nacked_.insert(c.nacked.begin(), c.nacked.end());
+      for (auto& r : c.returned) returned_[r.message_id] = std::move(r);
+    }
+  } catch (const amqp::ChannelError& e) {
+    fail_all(e.what(), true);
+    return finish_broken();
+  } catch (const amqp::Error& e) {
+    fail_all(e.what(), false);
+    return finish_broken();
+  }
+  if (!settled()) {
+    fail_all(fmt::format("confirms did not arrive within {} ms", options_.confirm_timeout.count()), false);
+    return finish_broken();
+  }
+  std::set<std::int64_t> refused;
+  for (const auto& [id, pos] : batch.by_id) {
+    auto it = returned_.find(id);
+    if (it == returned_.end()) continue;
+    const auto& r = it->second;
+    refused.insert(pos);
+    out.failed.push_back({pos,
+                          fmt::format("unroutable: broker returned it ({} {}) for exchange '{}' routing key '{}'",
+                                      r.reply_code, r.reply_text, r.exchange, r.routing_key),
+                          "returned"});
+    returned_.erase(it);
+  }
+  for (const auto& [tag, pos] : batch.by_tag) {
+    if (nacked_.erase(tag)) {
+      if (refused.insert(pos).second) out.failed.push_back({pos, "nacked by the broker", "nacked"});
+      acked_.erase(tag);
+      continue;
+    }
+    acked_.erase(tag);
+    if (!refused.count(pos)) out.confirmed.push_back(pos);
+  }
+  return out;
 }
 
 PublishOutcome AmqpPublisher::publish(const std::vector<OutboxRow>& rows) {
-  PublishOutcome out;
-  if (rows.empty()) return out;
-  try {
-    if (!conn_ || !conn_->is_open()) connect();
-  } catch (const amqp::Error& e) {
-    conn_.reset();
-    out.connection_lost = true;
-    out.error = e.what();
-    return out;
-  }
-  std::map<std::uint64_t, std::int64_t> by_tag;
-  std::map<std::string, std::int64_t> by_id;
-  std::uint64_t last_tag = 0;
-  try {
-    for (const auto& row : rows) {
-      amqp::Message m;
-      try {
-        m = to_message(row, options_.exchange);
-      } catch (const nlohmann::json::exception& e) {
-        out.failed.push_back({row.position, std::string("cannot encode envelope: ") + e.what(), "encode"});
-        continue;
-      }
-      last_tag = conn_->publish(m, /*mandatory=*/true);
-      by_tag[last_tag] = row.position;
-      by_id[row.event_id] = row.position;
-    }
-    if (last_tag == 0) return out;
-    const auto deadline = std::chrono::steady_clock::now() + options_.confirm_timeout;
-    std::set<std::uint64_t> settled;
-    std::set<std::int64_t> refused;
-    while (settled.size() < by_tag.size()) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) break;
-      auto batch = conn_->wait_confirms(last_tag, left);
-      for (const auto& r : batch.returned) {
-        if (auto it = by_id.find(r.message_id); it != by_id.end()) {
-          refused.insert(it->second);
-          out.failed.push_back({it->second, fmt::format("unroutable: broker returned it ({} {}) for exchange '{}' routing key '{}'",
-                                                        r.reply_code, r.reply_text, r.exchange, r.routing_key), "returned"});
-        }
-      }
-      for (auto tag : batch.nacked) {
-        if (!settled.insert(tag).second) continue;
-        auto it = by_tag.find(tag);
-        if (it == by_tag.end()) continue;
-        if (refused.insert(it->second).second)
-          out.failed.push_back({it->second, "nacked by the broker", "nacked"});
-      }
-      for (auto tag : batch.acked) {
-        if (!settled.insert(tag).second) continue;
-        auto it = by_tag.find(tag);
-        if (it == by_tag.end()) continue;
-        if (!refused.count(it->second)) out.confirmed.push_back(it->second);
-      }
-    }
-    if (settled.size() < by_tag.size()) {
-      out.connection_lost = true;
-      out.error = fmt::format("{} of {} confirms did not arrive within {} ms", by_tag.size() - settled.size(),
-                              by_tag.size(), options_.confirm_timeout.count());
-      conn_.reset();
-    }
-  } catch (const amqp::ChannelError& e) {
-    conn_.reset();
-    // Whatever was confirmed before the channel closed is lost to us (confirms were not read):
-    // everything in the batch is retried; duplicates of confirmed ones are possible and counted.
-    out.confirmed.clear();
-    out.error = e.what();
-    if (rows.size() == 1) {
-      out.failed = {{rows.front().position, std::string("broker refused the message: ") + e.what(), "refused"}};
-    } else {
-      out.failed.clear();
-      out.isolate = true;
-    }
-  } catch (const amqp::Error& e) {
-    conn_.reset();
-    out.confirmed.clear();
-    out.failed.clear();
-    out.connection_lost = true;
-    out.error = e.what();
-  }
-  return out;
+  const bool alone = in_flight_.empty();
+  send(rows);
+  in_flight_.back().alone = alone;
+  // Settle everything sent before too (their outcomes are dropped: callers of publish() do not
+  // mix it with send()), then this batch.
+  while (in_flight_.size() > 1) settle();
+  return settle();
 }
 
 }  // namespace oss::relay

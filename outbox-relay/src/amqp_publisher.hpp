@@ -1,5 +1,8 @@
 #pragma once
+#include <deque>
+#include <map>
 #include <memory>
+#include <set>
 #include <optional>
 
 #include "oss/amqp/connection.hpp"
@@ -21,11 +24,32 @@ class AmqpPublisher final : public Publisher {
   /// Connects and declares the exchange now; throws amqp::Error (used at start to fail fast).
   void connect();
   PublishOutcome publish(const std::vector<OutboxRow>& rows) override;
-  void reset() override { conn_.reset(); }
+  std::uint64_t send(const std::vector<OutboxRow>& rows) override;
+  PublishOutcome settle() override;
+  void reset() override;
 
  private:
+  /// A batch published and not yet settled.
+  struct InFlight {
+    std::vector<std::int64_t> positions;
+    std::map<std::uint64_t, std::int64_t> by_tag;
+    std::map<std::string, std::int64_t> by_id;
+    std::uint64_t last_tag = 0;
+    std::vector<RowFailure> encode_failures;
+    bool alone = false;  // published with nothing else in flight (publish(), not send())
+  };
+  /// Breaks the connection: every unsettled batch is reported as lost (or to be isolated).
+  void fail_all(const std::string& error, bool channel_closed);
+
   AmqpPublisherOptions options_;
   std::optional<amqp::Connection> conn_;
+  std::deque<InFlight> in_flight_;
+  // Confirms read ahead while settling an older batch.
+  std::set<std::uint64_t> acked_, nacked_;
+  std::map<std::string, amqp::Returned> returned_;
+  // Set when the connection broke with batches in flight; reported by their settle().
+  std::string broken_error_;
+  bool broken_ = false, channel_closed_ = false;
 };
 
 }  // namespace oss::relay

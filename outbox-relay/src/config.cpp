@@ -46,7 +46,7 @@ std::vector<core::FlagSpec> run_flags() {
       {"batch-size", "RELAY_BATCH_SIZE", "rows per batch (confirms pipelined per batch)", "500"},
       {"max-attempts", "RELAY_MAX_ATTEMPTS", "broker refusals before a row is parked", "10"},
       {"retention", "RELAY_RETENTION", "how long published rows are kept (reconcile reads them)", "24h"},
-      {"poll-interval", "RELAY_POLL_INTERVAL", "polling safety net when no NOTIFY arrives", "500ms"},
+      {"poll-interval", "RELAY_POLL_INTERVAL", "polling safety net when no NOTIFY arrives (also the wake-up when outbox.notify = off)", "100ms"},
       log_level_flag(),
   };
 }

@@ -35,8 +35,11 @@ class OutboxStore {
   /// Claims/releases partitions towards a fair share among live relays; returns owned ones.
   virtual std::vector<int> rebalance() = 0;
   virtual std::vector<int> owned() const = 0;
-  /// Oldest unpublished, unparked rows of the owned partitions in position order.
-  virtual std::vector<OutboxRow> fetch(std::size_t limit) = 0;
+  /// Oldest unpublished, unparked rows of the owned partitions in position order, after
+  /// `after_position` (0: from the start). A bound is only used within one pipelined cycle, to
+  /// skip rows already in flight; each cycle starts again from 0, so a row that commits late
+  /// (with a smaller position) is picked up by the next cycle.
+  virtual std::vector<OutboxRow> fetch(std::size_t limit, std::int64_t after_position = 0) = 0;
   virtual void mark_published(const std::vector<std::int64_t>& positions) = 0;
   /// Counts an attempt; parks rows that reached max_attempts; schedules the next attempt.
   /// Returns how many were parked.

@@ -79,7 +79,7 @@ std::vector<int> PgOutboxStore::rebalance() {
   return owned();
 }
 
-std::vector<OutboxRow> PgOutboxStore::fetch(std::size_t limit) {
+std::vector<OutboxRow> PgOutboxStore::fetch(std::size_t limit, std::int64_t after_position) {
   std::vector<OutboxRow> rows;
   if (owned_.empty()) return rows;
   auto& c = conn();
@@ -90,9 +90,9 @@ std::vector<OutboxRow> PgOutboxStore::fetch(std::size_t limit) {
       "       (extract(epoch from occurred_at) * 1000000)::bigint, attempts, "
       "       (next_attempt_at IS NULL OR next_attempt_at <= now()) "
       "FROM outbox.events "
-      "WHERE published_at IS NULL AND parked_at IS NULL AND partition = ANY($1::smallint[]) "
+      "WHERE published_at IS NULL AND parked_at IS NULL AND partition = ANY($1::smallint[]) AND position > $3 "
       "ORDER BY position LIMIT $2",
-      array_literal(owned()), static_cast<std::int64_t>(limit));
+      array_literal(owned()), static_cast<std::int64_t>(limit), after_position);
   rows.reserve(r.size());
   for (const auto& row : r) {
     OutboxRow o;
@@ -116,6 +116,10 @@ std::vector<OutboxRow> PgOutboxStore::fetch(std::size_t limit) {
 void PgOutboxStore::mark_published(const std::vector<std::int64_t>& positions) {
   if (positions.empty()) return;
   pqxx::work tx(conn());
+  // The mark does not wait for its WAL flush: if a crash loses it, the rows are published
+  // again (a duplicate after a fault, which consumers deduplicate), never lost. This keeps
+  // an fsync off the relay's critical path.
+  tx.exec("SET LOCAL synchronous_commit = off");
   tx.exec_params(
       "UPDATE outbox.events SET published_at = clock_timestamp(), last_error = NULL "
       "WHERE position = ANY($1::bigint[]) AND published_at IS NULL",

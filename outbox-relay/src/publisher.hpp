@@ -30,8 +30,27 @@ class Publisher {
   virtual ~Publisher() = default;
   /// Publishes all rows pipelined (no round trip per message), then waits for their confirms.
   virtual PublishOutcome publish(const std::vector<OutboxRow>& rows) = 0;
+  /// Pipelined batches: send() publishes a batch without waiting and returns its id; settle()
+  /// waits for the confirms of the oldest unsettled batch (batches settle in send order), so
+  /// the next batch is fetched and published while the broker confirms the previous one.
+  /// The default keeps the batch and publishes it at settle() (no overlap).
+  virtual std::uint64_t send(const std::vector<OutboxRow>& rows) {
+    pending_.push_back(rows);
+    return ++sent_;
+  }
+  virtual PublishOutcome settle() {
+    auto rows = std::move(pending_.front());
+    pending_.erase(pending_.begin());
+    return publish(rows);
+  }
   /// Drops the connection (it is re-opened on the next publish).
   virtual void reset() = 0;
+  /// Forgets batches sent but not settled (after a fault; they are fetched again).
+  void drop_pending() { pending_.clear(); }
+
+ private:
+  std::vector<std::vector<OutboxRow>> pending_;
+  std::uint64_t sent_ = 0;
 };
 
 }  // namespace oss::relay

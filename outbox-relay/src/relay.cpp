@@ -1,5 +1,6 @@
 #include "relay.hpp"
 
+#include <deque>
 #include <map>
 #include <set>
 #include <thread>
@@ -78,23 +79,75 @@ std::size_t Relay::run_once() {
       core::logger("relay")->info("msg=\"partitions rebalanced\" owned={} before={}", owned.size(), before);
     last_rebalance_ = now;
   }
-  const auto rows = s.fetch(options_.batch_size);
-  // Per-aggregate order: a row waiting for its retry holds back the later rows of its aggregate.
+  // Per-aggregate order: a row waiting for its retry holds back the later rows of its
+  // aggregate for the whole cycle.
   std::set<std::pair<std::string, std::string>> held;
-  std::vector<OutboxRow> ready;
-  ready.reserve(rows.size());
-  for (const auto& r : rows) {
-    auto key = std::make_pair(r.source, r.aggregate_id);
-    if (held.count(key)) continue;
-    if (!r.due) {
-      held.insert(std::move(key));
-      continue;
+  struct Sent {
+    std::vector<OutboxRow> rows;
+    std::chrono::steady_clock::time_point at;
+  };
+  std::deque<Sent> in_flight;
+  std::int64_t after = 0;
+  bool more = true;
+  std::size_t batches = 0, handled = 0;
+  try {
+    for (;;) {
+      // Keep up to pipeline_depth batches published ahead of their confirms: the next batch is
+      // fetched and sent while the broker confirms the previous ones.
+      while (more && in_flight.size() < options_.pipeline_depth && batches < options_.max_batches_per_cycle) {
+        const auto rows = s.fetch(options_.batch_size, after);
+        more = rows.size() == options_.batch_size;
+        if (rows.empty()) break;
+        after = rows.back().position;
+        std::vector<OutboxRow> ready;
+        ready.reserve(rows.size());
+        for (const auto& r : rows) {
+          auto key = std::make_pair(r.source, r.aggregate_id);
+          if (held.count(key)) continue;
+          if (!r.due) {
+            held.insert(std::move(key));
+            continue;
+          }
+          ready.push_back(r);
+        }
+        if (ready.empty()) continue;
+        publisher_.send(ready);
+        in_flight.push_back({std::move(ready), std::chrono::steady_clock::now()});
+        ++batches;
+      }
+      if (in_flight.empty()) break;
+      auto out = publisher_.settle();
+      auto sent = std::move(in_flight.front());
+      in_flight.pop_front();
+      if (out.isolate) {
+        // The broker closed the channel over one of the batches in flight; the rest of them
+        // were lost with it. Re-publish this batch row by row to find the refused row; the
+        // other batches are fetched again next cycle.
+        while (!in_flight.empty()) {
+          publisher_.settle();
+          metrics_.retried_after_fault.inc(static_cast<double>(in_flight.front().rows.size()));
+          in_flight.pop_front();
+        }
+        core::logger("relay")->warn(
+            "msg=\"broker closed the channel during a batch; isolating the refused row\" rows={} error={}",
+            sent.rows.size(), core::q(out.error));
+        metrics_.retried_after_fault.inc(static_cast<double>(sent.rows.size()));
+        for (const auto& r : sent.rows) publish_rows({r});
+        handled += sent.rows.size();
+        break;
+      }
+      handle_outcome(sent.rows, std::move(out), sent.at);
+      handled += sent.rows.size();
     }
-    ready.push_back(r);
+  } catch (...) {
+    // Database or broker trouble mid-cycle: nothing unconfirmed was marked; drop the batches
+    // still in flight (they are fetched again) and let run() back off. Rethrown as is.
+    for (const auto& f : in_flight) metrics_.retried_after_fault.inc(static_cast<double>(f.rows.size()));
+    publisher_.reset();
+    publisher_.drop_pending();
+    throw;
   }
-  if (ready.empty()) return 0;
-  publish_rows(ready);
-  return ready.size();
+  return handled;
 }
 
 std::size_t Relay::publish_rows(const std::vector<OutboxRow>& rows) {
@@ -108,11 +161,16 @@ std::size_t Relay::publish_rows(const std::vector<OutboxRow>& rows) {
     for (const auto& r : rows) done += publish_rows({r});
     return done;
   }
+  return handle_outcome(rows, std::move(out), t0);
+}
+
+std::size_t Relay::handle_outcome(const std::vector<OutboxRow>& rows, PublishOutcome out,
+                                  std::chrono::steady_clock::time_point sent_at) {
   auto& s = store();
   if (!out.confirmed.empty()) {
     s.mark_published(out.confirmed);
     const auto t1 = std::chrono::steady_clock::now();
-    metrics_.confirm_latency.observe(std::chrono::duration<double>(t1 - t0).count());
+    metrics_.confirm_latency.observe(std::chrono::duration<double>(t1 - sent_at).count());
     metrics_.batch_size.observe(static_cast<double>(out.confirmed.size()));
     const std::set<std::int64_t> ok(out.confirmed.begin(), out.confirmed.end());
     std::map<std::string, double> per_source;
@@ -127,7 +185,8 @@ std::size_t Relay::publish_rows(const std::vector<OutboxRow>& rows) {
   if (!out.failed.empty()) {
     for (const auto& f : out.failed) {
       metrics_.failure(f.kind);
-      core::logger("relay")->warn("msg=\"broker refused a row; will retry\" position={} error={}", f.position, core::q(f.error));
+      core::logger("relay")->warn("msg=\"broker refused a row; will retry\" position={} error={}", f.position,
+                                  core::q(f.error));
     }
     const auto parked = s.record_failures(out.failed, options_.max_attempts, options_.retry_after);
     if (parked > 0) {

@@ -13,7 +13,9 @@ namespace oss::relay {
 
 struct RelayOptions {
   std::size_t batch_size = 500;
-  std::chrono::milliseconds poll_interval{500};        // safety net when no NOTIFY arrives
+  std::size_t pipeline_depth = 4;                      // batches published ahead of their confirms
+  std::size_t max_batches_per_cycle = 32;              // then housekeeping and the stop flag get a turn
+  std::chrono::milliseconds poll_interval{100};        // safety net when no NOTIFY arrives
   std::chrono::milliseconds rebalance_interval{1000};
   std::chrono::milliseconds stats_interval{5000};
   int max_attempts = 10;                               // then the row is parked
@@ -34,7 +36,9 @@ class Relay {
   Relay(StoreFactory store_factory, Publisher& publisher, RelayMetrics& metrics, RelayOptions options);
 
   void run(const std::atomic<bool>& stop);
-  /// One fetch–publish–mark cycle; returns rows handled (tests and `run` use it).
+  /// One cycle: up to max_batches_per_cycle batches fetched, published (pipelined) and settled;
+  /// returns the rows sent (confirmed or charged an attempt). `run` waits for commits when a
+  /// cycle found less than a full batch.
   std::size_t run_once();
   /// True while the database and broker answered on the last attempt (readiness).
   bool healthy() const { return healthy_.load(); }
@@ -42,6 +46,9 @@ class Relay {
  private:
   OutboxStore& store();
   std::size_t publish_rows(const std::vector<OutboxRow>& rows);
+  /// Marks/charges one settled batch; throws BrokerUnavailable when the connection broke.
+  std::size_t handle_outcome(const std::vector<OutboxRow>& rows, PublishOutcome out,
+                             std::chrono::steady_clock::time_point sent_at);
   void housekeeping(bool force);
   void sleep_for(std::chrono::milliseconds d, const std::atomic<bool>& stop);
 

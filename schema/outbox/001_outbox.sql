@@ -32,9 +32,10 @@ CREATE TABLE outbox.events (
     UNIQUE (event_id),
     UNIQUE (source, aggregate_id, sequence)
 );
--- What the relay scans: only unpublished, unparked rows, per partition, in position order.
--- Partial, so its size follows the backlog, not the table.
-CREATE INDEX events_pending_idx ON outbox.events (partition, position)
+-- What the relay scans: only unpublished, unparked rows, in position order (the relay filters
+-- its partitions while walking it). Partial, so its size follows the backlog, not the table:
+-- a fetch never walks over published rows kept for retention.
+CREATE INDEX events_pending_idx ON outbox.events (position)
     WHERE published_at IS NULL AND parked_at IS NULL;
 -- Retention deletes published rows oldest first.
 CREATE INDEX events_published_idx ON outbox.events (published_at) WHERE published_at IS NOT NULL;

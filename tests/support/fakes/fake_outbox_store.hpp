@@ -95,11 +95,11 @@ class FakeOutboxStore final : public OutboxStore {
   }
   std::vector<int> owned() const override { return owned_; }
 
-  std::vector<OutboxRow> fetch(std::size_t limit) override {
+  std::vector<OutboxRow> fetch(std::size_t limit, std::int64_t after_position = 0) override {
     ++fetch_calls_;
     std::vector<const StoredRow*> candidates;
     for (const auto& s : rows_)
-      if (!s.published && !s.parked) candidates.push_back(&s);
+      if (!s.published && !s.parked && s.row.position > after_position) candidates.push_back(&s);
     std::sort(candidates.begin(), candidates.end(),
               [](const StoredRow* a, const StoredRow* b) { return a->row.position < b->row.position; });
     std::vector<OutboxRow> out;
@@ -183,7 +183,9 @@ class ForwardingOutboxStore final : public OutboxStore {
   explicit ForwardingOutboxStore(OutboxStore& target) : target_(target) {}
   std::vector<int> rebalance() override { return target_.rebalance(); }
   std::vector<int> owned() const override { return target_.owned(); }
-  std::vector<OutboxRow> fetch(std::size_t limit) override { return target_.fetch(limit); }
+  std::vector<OutboxRow> fetch(std::size_t limit, std::int64_t after_position = 0) override {
+    return target_.fetch(limit, after_position);
+  }
   void mark_published(const std::vector<std::int64_t>& positions) override { target_.mark_published(positions); }
   std::size_t record_failures(const std::vector<RowFailure>& failures, int max_attempts,
                               std::chrono::milliseconds retry_after) override {
