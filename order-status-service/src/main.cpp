@@ -11,7 +11,9 @@ constexpr const char* kUsage =
     "order-status-service <command> [flags]\n\n"
     "commands:\n"
     "  migrate   create or upgrade the service's tables (idempotent)\n"
-    "  run       consume events, apply them, serve the HTTP API, until SIGTERM/SIGINT\n\n"
+    "  run       consume events, apply them, serve the HTTP API, until SIGTERM/SIGINT\n"
+    "  dlq       list|replay dead letters\n"
+    "  reconcile event ids emitted in a producer's outbox but neither applied nor dead-lettered\n\n"
     "`order-status-service <command> --help` lists a command's flags.\n"
     "exit codes: 0 done, 1 problem found, 2 bad usage/configuration, 3 dependency unreachable\n";
 
@@ -28,6 +30,8 @@ int main(int argc, char** argv) {
   try {
     if (cmd == "migrate") return oss::app::cmd_migrate(args);
     if (cmd == "run") return oss::app::cmd_run(args);
+    if (cmd == "dlq") return oss::app::cmd_dlq(args);
+    if (cmd == "reconcile") return oss::app::cmd_reconcile(args);
     std::cerr << "order-status-service: unknown command '" << cmd << "'\n\n" << kUsage;
     return oss::core::kExitUsage;
   } catch (const oss::core::UsageError& e) {

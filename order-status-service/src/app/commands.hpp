@@ -14,5 +14,7 @@ std::unique_ptr<pqxx::connection> connect_or_exit3(const std::string& url, const
 
 int cmd_migrate(const std::vector<std::string>& args);
 int cmd_run(const std::vector<std::string>& args);
+int cmd_dlq(const std::vector<std::string>& args);
+int cmd_reconcile(const std::vector<std::string>& args);
 
 }  // namespace oss::app

@@ -1,5 +1,6 @@
 #include "consumer/event_consumer.hpp"
 
+#include <algorithm>
 #include <thread>
 
 #include "oss/core/backoff.hpp"
@@ -36,7 +37,10 @@ amqp::Message forward(const amqp::Delivery& d, const std::string& queue) {
   m.persistent = true;
   m.timestamp = d.timestamp;
   for (const auto& h : d.headers)
-    if (h.first.rfind("x-oss-", 0) != 0 && h.first != "x-death") m.headers.push_back(h);
+    // Our own routing headers are set afresh, except the replay mark, which must survive a
+    // trip through a delay queue (an early replayed event is still a replay when it returns).
+    if ((h.first.rfind("x-oss-", 0) != 0 || h.first == "x-oss-replay-of") && h.first != "x-death")
+      m.headers.push_back(h);
   m.headers.emplace_back("x-oss-original-exchange", d.exchange);
   m.headers.emplace_back("x-oss-original-routing-key", d.routing_key);
   return m;
@@ -131,6 +135,8 @@ void EventConsumer::consume_loop(amqp::Connection& conn, const std::atomic<bool>
       in.routing_key = d.routing_key;
       in.message_id = d.message_id;
       in.attempt = attempt_of(d);
+      in.replay = std::any_of(d.headers.begin(), d.headers.end(),
+                              [](const auto& h) { return h.first == "x-oss-replay-of"; });
       batch.push_back(std::move(in));
     }
     auto plan = apply_with_retry(batch, stop);

@@ -33,6 +33,7 @@ BatchPlan plan_batch(const domain::Workflow& workflow, const std::vector<Inbound
   BatchPlan plan;
   plan.results.reserve(batch.size());
   std::set<std::string> seen = state.seen_event_ids;
+  std::set<std::string> decided_in_batch;  // event ids decided by this batch (a replay counts once)
   // Working copies: several events of one order in a batch chain on each other's results.
   std::map<std::string, std::optional<domain::OrderState>> orders;
   auto order_of = [&](const std::string& id) -> std::optional<domain::OrderState>& {
@@ -81,7 +82,9 @@ BatchPlan plan_batch(const domain::Workflow& workflow, const std::vector<Inbound
       continue;
     }
     const auto& env = std::get<domain::Envelope>(in.parsed);
-    if (seen.count(env.event_id)) {
+    const bool replay_of_dead_letter =
+        in.replay && state.dead_lettered_event_ids.count(env.event_id) && !decided_in_batch.count(env.event_id);
+    if (seen.count(env.event_id) && !replay_of_dead_letter) {
       r.outcome = Outcome::duplicate;
       r.detail = "event " + env.event_id + " was already processed";
       plan.results.push_back(std::move(r));
@@ -179,6 +182,7 @@ BatchPlan plan_batch(const domain::Workflow& workflow, const std::vector<Inbound
     }
     if (decision.advances_sequence && r.outcome != Outcome::early)
       plan.last_sequences[{env.aggregate_id, env.source}] = env.sequence;
+    decided_in_batch.insert(env.event_id);
     plan.results.push_back(std::move(r));
   }
   return plan;

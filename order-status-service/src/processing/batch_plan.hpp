@@ -24,6 +24,7 @@ struct InboundEvent {
   std::string routing_key;
   std::string message_id;  // AMQP property (used when the body has no usable event_id)
   int attempt = 0;         // early retries so far (x-oss-attempt)
+  bool replay = false;     // an operator's DLQ replay (x-oss-replay-of): decided afresh
 };
 
 /// What happens to one message.
@@ -36,6 +37,9 @@ struct ItemResult {
 
 struct LoadedState {
   std::set<std::string> seen_event_ids;
+  /// Subset of seen_event_ids whose recorded outcome is dead_lettered: a replay of one of
+  /// these is decided again; any other repeat is a duplicate.
+  std::set<std::string> dead_lettered_event_ids;
   std::map<std::string, domain::OrderState> orders;
   std::map<std::pair<std::string, std::string>, std::int64_t> last_sequences;  // (order, source)
 };

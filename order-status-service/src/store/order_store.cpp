@@ -60,9 +60,11 @@ processing::BatchPlan PgOrderStore::apply(const domain::Workflow& workflow,
     }
     if (!event_ids.empty()) {
       for (const auto& row : tx.exec_params(
-               "SELECT event_id::text FROM oss.processed_events WHERE event_id = ANY($1::uuid[])",
-               array_literal(event_ids)))
+               "SELECT event_id::text, outcome FROM oss.processed_events WHERE event_id = ANY($1::uuid[])",
+               array_literal(event_ids))) {
         state.seen_event_ids.insert(row[0].as<std::string>());
+        if (row[1].as<std::string>() == "dead_lettered") state.dead_lettered_event_ids.insert(row[0].as<std::string>());
+      }
     }
 
     auto plan = processing::plan_batch(workflow, batch, state, max_attempts);
@@ -81,7 +83,9 @@ processing::BatchPlan PgOrderStore::apply(const domain::Workflow& workflow,
       tx.exec_params(
           "INSERT INTO oss.processed_events (event_id, order_id, source, sequence, event_type, outcome) "
           "SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[]) "
-          "ON CONFLICT (event_id) DO NOTHING",
+          // A replayed dead letter gets its new outcome; anything else keeps its first decision.
+          "ON CONFLICT (event_id) DO UPDATE SET outcome = excluded.outcome, processed_at = excluded.processed_at "
+          "WHERE oss.processed_events.outcome = 'dead_lettered'",
           array_literal(ids), array_literal(orders), array_literal(sources), array_literal(seqs),
           array_literal(types), array_literal(outcomes));
     }
