@@ -8,7 +8,7 @@ set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config git python3 iproute2
       libpqxx-dev libpq-dev librabbitmq-dev libboost-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
       libssl-dev libgtest-dev libgmock-dev googletest libbenchmark-dev
-      postgresql-15 postgresql-client-15 rabbitmq-server)
+      postgresql-15 postgresql-client-15 rabbitmq-server clang-14 libclang-rt-14-dev)
 for a in "$@"; do
   case "$a" in
     --browser) pkgs+=(chromium nodejs npm) ;;

@@ -12,6 +12,8 @@ constexpr const char* kUsage =
     "commands:\n"
     "  migrate   create or upgrade the service's tables (idempotent)\n"
     "  run       consume events, apply them, serve the HTTP API, until SIGTERM/SIGINT\n"
+    "  escalate  one SLA/escalation pass (--once, for cron; --at for back-fills and forecasts)\n"
+    "  stuck     orders past their status SLA, oldest breach first\n"
     "  dlq       list|replay dead letters\n"
     "  reconcile event ids emitted in a producer's outbox but neither applied nor dead-lettered\n\n"
     "`order-status-service <command> --help` lists a command's flags.\n"
@@ -30,6 +32,8 @@ int main(int argc, char** argv) {
   try {
     if (cmd == "migrate") return oss::app::cmd_migrate(args);
     if (cmd == "run") return oss::app::cmd_run(args);
+    if (cmd == "escalate") return oss::app::cmd_escalate(args);
+    if (cmd == "stuck") return oss::app::cmd_stuck(args);
     if (cmd == "dlq") return oss::app::cmd_dlq(args);
     if (cmd == "reconcile") return oss::app::cmd_reconcile(args);
     std::cerr << "order-status-service: unknown command '" << cmd << "'\n\n" << kUsage;

@@ -159,6 +159,19 @@ TEST_F(Consumer, PoisonMessagesAreDeadLetteredWithTheirReasonAndGoodOnesApplied)
   const auto metrics = testing::http("GET", http_port_, "/metrics").body;
   EXPECT_EQ(testing::metric(metrics, "oss_dead_letters_total{reason=\"malformed\"}"), 3);
   EXPECT_EQ(testing::metric(metrics, "oss_events_total{outcome=\"dead_lettered\"}"), 6);
+  // Query-based gauges (refreshed every 10 s): orders by status, open dead letters, queue depths.
+  ASSERT_TRUE(testing::wait_until(
+      [&] {
+        const auto m = testing::http("GET", http_port_, "/metrics").body;
+        return testing::metric(m, "oss_dead_letters_open") == 6 &&
+               testing::metric(m, "oss_orders{status=\"DELIVERED\"}") == 1 &&
+               testing::metric(m, "oss_orders{status=\"SUBMITTED\"}") == 2 &&
+               testing::metric(m, "oss_consumer_lag_messages") == 0;
+      },
+      30s))
+      << testing::http("GET", http_port_, "/metrics").body;
+  EXPECT_EQ(testing::metric(testing::http("GET", http_port_, "/metrics").body, "oss_dlq_messages"), 0)
+      << "the test drained the DLQ above";
 }
 
 TEST_F(Consumer, TenThousandEventsTwiceShuffledAreEachAppliedOnce) {

@@ -2,6 +2,18 @@
 
 namespace oss::api {
 
+DbSession::DbSession(pg::ConnectOptions options) : options_(options), store_(std::move(options)) {}
+
+pqxx::connection& DbSession::conn() {
+  if (!conn_ || !conn_->is_open()) conn_ = pg::connect(options_);
+  return *conn_;
+}
+
+void DbSession::reset() {
+  store_.reset();
+  conn_.reset();
+}
+
 DbPool::DbPool(pg::ConnectOptions options, std::size_t threads, std::size_t max_queued)
     : options_(std::move(options)), max_queued_(max_queued) {
   for (std::size_t i = 0; i < threads; ++i) threads_.emplace_back([this, i] { worker(i); });
@@ -32,7 +44,7 @@ void DbPool::stop() {
 }
 
 void DbPool::worker(std::size_t) {
-  store::PgOrderStore store(options_);  // connects lazily on first use
+  DbSession session(options_);  // connects lazily on first use
   for (;;) {
     Job job;
     {
@@ -42,7 +54,7 @@ void DbPool::worker(std::size_t) {
       job = std::move(jobs_.front());
       jobs_.pop_front();
     }
-    job(store);
+    job(session);
   }
 }
 

@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -14,16 +15,34 @@
 
 namespace oss::api {
 
+/// What a job gets on its worker: the order store and, for the read-side queries that take a
+/// plain connection (sla::list_orders, dlq::list ...), that worker's own connection. Both
+/// connect lazily and belong to the worker thread; never keep them past the job.
+class DbSession {
+ public:
+  explicit DbSession(pg::ConnectOptions options);
+  store::PgOrderStore& store() { return store_; }
+  /// The worker's plain connection (a second one: PgOrderStore keeps its own private).
+  pqxx::connection& conn();
+  /// Drops both connections after a failure; the next use reconnects.
+  void reset();
+
+ private:
+  pg::ConnectOptions options_;
+  store::PgOrderStore store_;
+  std::unique_ptr<pqxx::connection> conn_;
+};
+
 class DbPool {
  public:
-  using Job = std::function<void(store::PgOrderStore&)>;
+  using Job = std::function<void(DbSession&)>;
   DbPool(pg::ConnectOptions options, std::size_t threads, std::size_t max_queued);
   ~DbPool();
   DbPool(const DbPool&) = delete;
   DbPool& operator=(const DbPool&) = delete;
 
-  /// Runs job on a worker; the job must catch its own exceptions (it is given a store whose
-  /// connection is reset after a failure). False when the queue is full or stopping.
+  /// Runs job on a worker; the job must catch its own exceptions (and reset() the session
+  /// after a database failure). False when the queue is full or stopping.
   bool submit(Job job);
   void stop();
 

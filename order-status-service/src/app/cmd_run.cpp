@@ -7,8 +7,11 @@
 #include "amqp_publisher.hpp"
 #include "app/commands.hpp"
 #include "api/http_api.hpp"
+#include "api/live_events.hpp"
+#include "auth/tokens.hpp"
 #include "app/config.hpp"
 #include "consumer/event_consumer.hpp"
+#include "consumer/stats_collector.hpp"
 #include "domain/workflow.hpp"
 #include "oss/core/logging.hpp"
 #include "oss/core/url.hpp"
@@ -18,6 +21,8 @@
 #include "oss/schema/migrations.hpp"
 #include "pg_outbox_store.hpp"
 #include "relay.hpp"
+#include "sla/calendar.hpp"
+#include "sla/engine.hpp"
 
 namespace oss::app {
 
@@ -39,15 +44,39 @@ int cmd_run(const std::vector<std::string>& args) {
       throw core::UsageError("--workflow " + *config.workflow_file + ": " + e.what());
     }
   }
-  if (config.tokens_file)
-    throw core::UsageError("--tokens: token authentication is not available in this version yet; "
-                           "run without --tokens (loopback-only, read-only API)");
+  // API access: with --tokens every caller needs a token; without, the API is read-only and
+  // must not be reachable from other hosts.
+  std::optional<auth::TokenSet> tokens;
+  if (config.tokens_file) {
+    try {
+      tokens = auth::TokenSet::load_file(*config.tokens_file);
+    } catch (const auth::TokenFileError& e) {
+      throw core::UsageError(std::string("--tokens: ") + e.what());
+    }
+  } else {
+    boost::asio::ip::tcp::endpoint listen;
+    try {
+      listen = http::parse_listen_address(config.http_listen);
+    } catch (const std::invalid_argument& e) {
+      throw core::UsageError("--http " + config.http_listen + ": " + e.what());
+    }
+    if (!listen.address().is_loopback())
+      throw core::UsageError("--http " + config.http_listen +
+                             ": without --tokens the API has no authentication and may listen on a loopback address "
+                             "only (127.0.0.1, [::1], localhost); give --tokens FILE to listen on other addresses");
+  }
 
   // Fail fast: database reachable and migrated, broker reachable and topology declarable.
   {
     auto conn = connect_or_exit3(config.db_url, "order-status-service");
     if (pg::installed_version(*conn, "oss") == 0 || pg::installed_version(*conn, "outbox") == 0)
       throw core::UsageError("the service schema is not installed; run `order-status-service migrate --db URL` first");
+    require_sla_schema(*conn);
+    try {
+      (void)sla::load_timer_rules(workflow, *conn);  // calendars' time zones known to PostgreSQL
+    } catch (const std::invalid_argument& e) {
+      throw core::UsageError(std::string("workflow: ") + e.what());
+    }
   }
   try {
     amqp::Connection probe(config.consumer.connection);
@@ -66,14 +95,7 @@ int cmd_run(const std::vector<std::string>& args) {
   const pg::ConnectOptions db{config.db_url, "order-status-service"};
   consumer::EventConsumer event_consumer(
       config.consumer, db, workflow, consumer_metrics, [stream](const std::vector<processing::HistoryRow>& rows) {
-        for (const auto& h : rows) {
-          nlohmann::json j = {{"order_id", h.order_id},
-                              {"from", h.from_status ? nlohmann::json(*h.from_status) : nlohmann::json(nullptr)},
-                              {"to", h.to_status},
-                              {"source", h.source},
-                              {"occurred_at", core::format_rfc3339(h.occurred_at)}};
-          stream->publish("status_changed", j.dump());
-        }
+        for (const auto& h : rows) stream->publish(api::kStatusChanged, api::status_changed_event(h).dump());
       });
 
   // The service's own outbox → orders.notifications, with the relay's code.
@@ -89,9 +111,19 @@ int cmd_run(const std::vector<std::string>& args) {
   boost::asio::io_context io;
   http::ServerOptions http_options;
   http_options.listen = config.http_listen;
-  http::Server server(io,http_options,
-                      api::make_router({pool, registry, [&] { return event_consumer.connected(); },
-                                        [&] { return event_consumer.database_ok(); }, stream}));
+  http_options.read_timeout = config.http_read_timeout;
+  amqp::ConnectionOptions replay_broker = config.consumer.connection;
+  replay_broker.connection_name = "order-status-service-api";
+  http::Server server(io, http_options,
+                      api::make_router({.db = pool,
+                                        .registry = registry,
+                                        .broker_ok = [&] { return event_consumer.connected(); },
+                                        .database_ok = [&] { return event_consumer.database_ok(); },
+                                        .stream = stream,
+                                        .workflow = workflow,
+                                        .access = std::make_shared<const api::AccessControl>(std::move(tokens)),
+                                        .broker = replay_broker,
+                                        .events_queue = config.consumer.topology.events_queue}));
   try {
     server.start();
   } catch (const std::exception& e) {
@@ -105,16 +137,27 @@ int cmd_run(const std::vector<std::string>& args) {
     log->info("msg=\"signal received; stopping\" signal={}", sig);
     stop = true;
   });
-  log->info("msg=\"order-status-service running\" db={} amqp={} http_port={} workflow={}",
+  log->info("msg=\"order-status-service running\" db={} amqp={} http_port={} workflow={} api_tokens={}",
             core::q(core::mask_url(config.db_url)), core::q(core::mask_url(config.amqp_url)), server.port(),
-            workflow.name());
+            workflow.name(), config.tokens_file ? "on" : "off");
   std::thread consumer_thread([&] { event_consumer.run(stop); });
   std::thread relay_thread([&] {
     if (config.relay_notifications) notification_relay.run(stop);
   });
+  // SLA scanner: the same pass as `escalate --once`, every --scan-interval.
+  sla::SlaMetrics sla_metrics(registry);
+  sla::SlaScanner sla_scanner(workflow, db, config.scan_interval, sla_metrics);
+  std::thread sla_thread([&] {
+    if (config.scan_interval.count() > 0) sla_scanner.run(stop);
+  });
+  // Query-based gauges (orders by status, open dead letters, queue depths) on their own thread.
+  consumer::StatsCollector stats(db, config.consumer.connection, config.consumer.topology, registry);
+  std::thread stats_thread([&] { stats.run(stop); });
   std::thread watcher([&] {
     consumer_thread.join();
     relay_thread.join();
+    sla_thread.join();
+    stats_thread.join();
     boost::asio::post(io, [&] {
       server.stop();
       signals.cancel();

@@ -2,9 +2,13 @@
 /// The subcommands of order-status-service, one file each (app/cmd_*.cpp); main.cpp dispatches.
 /// Each returns the process exit code and throws core::UsageError (2) / core::DependencyError (3).
 #include <memory>
+#include <optional>
 #include <pqxx/pqxx>
 #include <string>
 #include <vector>
+
+#include "domain/workflow.hpp"
+#include "oss/core/time.hpp"
 
 namespace oss::app {
 
@@ -14,6 +18,16 @@ std::unique_ptr<pqxx::connection> connect_or_exit3(const std::string& url, const
 
 int cmd_migrate(const std::vector<std::string>& args);
 int cmd_run(const std::vector<std::string>& args);
+int cmd_escalate(const std::vector<std::string>& args);
+int cmd_stuck(const std::vector<std::string>& args);
+
+// Shared by `escalate`, `stuck` and `run` (defined in cmd_escalate.cpp).
+/// The shipped workflow, or the file's (UsageError naming --workflow when it is invalid).
+domain::Workflow load_workflow_or_exit2(const std::optional<std::string>& file);
+/// UsageError unless `migrate` has installed the SLA tables (service schema version >= 2).
+void require_sla_schema(pqxx::connection& conn);
+/// --at: RFC 3339, or now when absent (UsageError naming the flag when malformed).
+core::TimePoint parse_at(const std::optional<std::string>& text, const std::string& flag);
 int cmd_dlq(const std::vector<std::string>& args);
 int cmd_reconcile(const std::vector<std::string>& args);
 

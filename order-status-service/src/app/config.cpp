@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "oss/core/duration.hpp"
 #include "oss/core/url.hpp"
 
 namespace oss::app {
@@ -31,7 +32,9 @@ std::vector<core::FlagSpec> run_flags() {
       {"amqp", "OSS_AMQP_URL", "broker, amqp://user:pass@host:port/vhost", std::nullopt, true, false, true},
       {"http", "OSS_HTTP_LISTEN", "host:port of the HTTP API", "127.0.0.1:8080"},
       {"workflow", "OSS_WORKFLOW_FILE", "workflow JSON file (default: the shipped workflow)"},
-      {"tokens", "OSS_TOKENS_FILE", "API tokens file (JSON)"},
+      {"tokens", "OSS_TOKENS_FILE", "API tokens file: JSON [{\"name\", \"role\": viewer|operator, \"sha256\"}] "
+                                    "(without it: loopback only, every caller a viewer)"},
+      {"http-read-timeout", "OSS_HTTP_READ_TIMEOUT", "a request must arrive completely within this (else 408)", "10s"},
       {"exchange", "OSS_EVENTS_EXCHANGE", "exchange the relays publish to", "orders.events"},
       {"queue", "OSS_EVENTS_QUEUE", "queue the service consumes", "order-status-service.events"},
       {"dlq", "OSS_DLQ", "dead-letter queue", "order-status-service.dlq"},
@@ -40,6 +43,7 @@ std::vector<core::FlagSpec> run_flags() {
       {"prefetch", "OSS_PREFETCH", "unacked messages in flight per instance", "1000"},
       {"early-retries", "OSS_EARLY_RETRIES", "delayed retries of an early event before it is dead-lettered", "8"},
       {"relay-notifications", "OSS_RELAY_NOTIFICATIONS", "publish the service's own outbox to the notifications exchange (true/false)", "true"},
+      {"scan-interval", "OSS_SCAN_INTERVAL", "period of the in-service SLA/escalation scanner (0s: off)", "30s"},
       log_flag(),
   };
 }
@@ -53,6 +57,14 @@ ServiceConfig parse_run_config(const core::FlagValues& f) {
   c.http_listen = f.get("http");
   c.workflow_file = f.get_optional("workflow");
   c.tokens_file = f.get_optional("tokens");
+  try {
+    const auto t = core::parse_duration(f.get("http-read-timeout"));
+    c.http_read_timeout = std::chrono::duration_cast<std::chrono::seconds>(t);
+    if (t < std::chrono::seconds(1) || t > std::chrono::seconds(600) || t % std::chrono::seconds(1) != std::chrono::milliseconds(0))
+      throw core::DurationError("must be whole seconds from 1s to 600s");
+  } catch (const core::DurationError& e) {
+    throw core::UsageError("--http-read-timeout: " + std::string(e.what()));
+  }
   c.log_level = f.get("log-level");
   c.consumer.connection.url = c.amqp_url;
   c.consumer.connection.connection_name = "order-status-service";
@@ -66,6 +78,11 @@ ServiceConfig parse_run_config(const core::FlagValues& f) {
   const std::string rn = f.get("relay-notifications");
   if (rn != "true" && rn != "false") throw core::UsageError("--relay-notifications: expected true or false, got '" + rn + "'");
   c.relay_notifications = rn == "true";
+  try {
+    c.scan_interval = core::parse_duration(f.get("scan-interval"));
+  } catch (const std::exception& e) {
+    throw core::UsageError(std::string("--scan-interval: ") + e.what());
+  }
   for (const auto* name : {"exchange", "queue", "dlq", "notifications-exchange"})
     if (f.get(name).empty()) throw core::UsageError(std::string("--") + name + ": must not be empty");
   return c;

@@ -1,4 +1,5 @@
 #pragma once
+#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
@@ -15,9 +16,11 @@ struct ServiceConfig {
   std::string http_listen = "127.0.0.1:8080";
   std::optional<std::string> workflow_file;
   std::optional<std::string> tokens_file;
+  std::chrono::seconds http_read_timeout{10};  // a request must arrive completely within this (408)
   std::string log_level = "info";
   consumer::ConsumerOptions consumer;
   bool relay_notifications = true;
+  std::chrono::milliseconds scan_interval{30'000};  // SLA scanner period; 0 = no in-service scanner
 };
 
 std::vector<core::FlagSpec> migrate_flags();

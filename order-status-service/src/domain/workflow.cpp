@@ -1,6 +1,8 @@
 #include "domain/workflow.hpp"
 
 #include <algorithm>
+#include <array>
+#include <chrono>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -158,12 +160,100 @@ StatusDef parse_status(const json& j, const std::string& where) {
   return s;
 }
 
+
+// "HH:MM" → minutes since midnight; "24:00" allowed only as an end.
+std::optional<int> parse_hhmm(std::string_view t, bool is_end) {
+  if (t.size() != 5 || t[2] != ':') return std::nullopt;
+  for (std::size_t i : {0u, 1u, 3u, 4u})
+    if (t[i] < '0' || t[i] > '9') return std::nullopt;
+  const int h = (t[0] - '0') * 10 + (t[1] - '0');
+  const int m = (t[3] - '0') * 10 + (t[4] - '0');
+  if (m > 59) return std::nullopt;
+  if (h == 24 && m == 0 && is_end) return 24 * 60;
+  if (h > 23) return std::nullopt;
+  return h * 60 + m;
+}
+
+std::optional<std::int32_t> parse_local_date(std::string_view t) {
+  if (t.size() != 10 || t[4] != '-' || t[7] != '-') return std::nullopt;
+  for (std::size_t i = 0; i < t.size(); ++i)
+    if (i != 4 && i != 7 && (t[i] < '0' || t[i] > '9')) return std::nullopt;
+  const auto num = [&](std::size_t pos, std::size_t len) {
+    int v = 0;
+    for (std::size_t i = pos; i < pos + len; ++i) v = v * 10 + (t[i] - '0');
+    return v;
+  };
+  const std::chrono::year_month_day ymd{std::chrono::year{num(0, 4)},
+                                        std::chrono::month{static_cast<unsigned>(num(5, 2))},
+                                        std::chrono::day{static_cast<unsigned>(num(8, 2))}};
+  if (!ymd.ok()) return std::nullopt;
+  return static_cast<std::int32_t>(std::chrono::sys_days(ymd).time_since_epoch().count());
+}
+
+bool valid_time_zone_name(std::string_view s) {
+  return !s.empty() && s.size() <= 64 && std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-' || c == '+' || c == '/';
+  });
+}
+
+CalendarDef parse_calendar(const std::string& name, const json& j, const std::string& where) {
+  expect_object(j, where);
+  reject_unknown_keys(j, where, {"time_zone", "working_hours", "holidays"});
+  CalendarDef c;
+  c.name = name;
+  c.time_zone = required_string(j, "time_zone", where);
+  if (!valid_time_zone_name(c.time_zone))
+    fail(member(where, "time_zone"), "not an IANA time zone name: " + in_quotes(c.time_zone));
+  const std::string hloc = member(where, "working_hours");
+  const json* hours = find(j, "working_hours");
+  if (hours == nullptr) fail(hloc, "missing");
+  expect_object(*hours, hloc);
+  static constexpr std::array<std::string_view, 7> kDays{"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
+  reject_unknown_keys(*hours, hloc, {"mon", "tue", "wed", "thu", "fri", "sat", "sun"});
+  bool any = false;
+  for (std::size_t d = 0; d < kDays.size(); ++d) {
+    const json* day = find(*hours, kDays[d]);
+    if (day == nullptr) continue;
+    const std::string dloc = member(hloc, kDays[d]);
+    if (!day->is_array()) fail(dloc, std::string("expected an array of \"HH:MM-HH:MM\", got ") + day->type_name());
+    for (std::size_t i = 0; i < day->size(); ++i) {
+      const std::string iloc = at_index(dloc, i);
+      const json& v = (*day)[i];
+      if (!v.is_string()) fail(iloc, std::string("expected \"HH:MM-HH:MM\", got ") + v.type_name());
+      const std::string text = v.get<std::string>();
+      const auto dash = text.find('-');
+      const auto a = dash == std::string::npos ? std::nullopt : parse_hhmm(std::string_view(text).substr(0, dash), false);
+      const auto b = dash == std::string::npos ? std::nullopt : parse_hhmm(std::string_view(text).substr(dash + 1), true);
+      if (!a || !b || *a >= *b) fail(iloc, "expected \"HH:MM-HH:MM\" with start before end, got " + in_quotes(text));
+      if (!c.week[d].empty() && c.week[d].back().end_minute > *a)
+        fail(iloc, "intervals must be increasing and must not overlap");
+      c.week[d].push_back({*a, *b});
+      any = true;
+    }
+  }
+  if (!any) fail(hloc, "no working interval in the whole week");
+  if (const json* hol = find(j, "holidays")) {
+    const std::string loc = member(where, "holidays");
+    if (!hol->is_array()) fail(loc, std::string("expected an array of \"YYYY-MM-DD\", got ") + hol->type_name());
+    for (std::size_t i = 0; i < hol->size(); ++i) {
+      const json& v = (*hol)[i];
+      const auto day = v.is_string() ? parse_local_date(v.get<std::string>()) : std::nullopt;
+      if (!day) fail(at_index(loc, i), "expected a date \"YYYY-MM-DD\", got " + v.dump());
+      c.holidays.push_back(*day);
+    }
+    std::sort(c.holidays.begin(), c.holidays.end());
+    c.holidays.erase(std::unique(c.holidays.begin(), c.holidays.end()), c.holidays.end());
+  }
+  return c;
+}
+
 }  // namespace
 
 Workflow parse_workflow(const json& doc) {
   if (!doc.is_object())
     fail("workflow", std::string("expected a JSON object, got ") + doc.type_name());
-  reject_unknown_keys(doc, "", {"name", "statuses", "transitions", "calendars"});
+  reject_unknown_keys(doc, "", {"name", "statuses", "transitions", "calendars", "source_silence"});
 
   Workflow wf;
   wf.name_ = required_string(doc, "name", "");
@@ -302,6 +392,37 @@ Workflow parse_workflow(const json& doc) {
       fail("calendars", std::string("expected an object, got ") + cal->type_name());
     }
     wf.calendars_ = *cal;
+    for (const auto& [name, value] : cal->items()) {
+      if (!valid_status_name(name)) fail(member("calendars", name), "invalid calendar name");
+      wf.calendar_defs_.push_back(parse_calendar(name, value, member("calendars", name)));
+    }
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto& c = wf.statuses_[i].calendar;
+    if (c && wf.calendar(*c) == nullptr)
+      fail(member(at_index("statuses", i), "calendar"), "unknown calendar " + in_quotes(*c));
+  }
+  if (const json* silence = find(doc, "source_silence")) {
+    if (!silence->is_array())
+      fail("source_silence", std::string("expected an array, got ") + silence->type_name());
+    for (std::size_t i = 0; i < silence->size(); ++i) {
+      const std::string loc = at_index("source_silence", i);
+      const json& r = (*silence)[i];
+      expect_object(r, loc);
+      reject_unknown_keys(r, loc, {"source", "window", "calendar", "level"});
+      SourceSilenceRule rule;
+      rule.source = required_string(r, "source", loc);
+      rule.window = duration_at(r, "window", loc);
+      if (find(r, "calendar") != nullptr) {
+        rule.calendar = required_string(r, "calendar", loc);
+        if (wf.calendar(*rule.calendar) == nullptr)
+          fail(member(loc, "calendar"), "unknown calendar " + in_quotes(*rule.calendar));
+      }
+      if (find(r, "level") != nullptr) rule.level = required_string(r, "level", loc);
+      for (const auto& other : wf.source_silence_)
+        if (other.source == rule.source) fail(member(loc, "source"), "a second rule for source " + in_quotes(rule.source));
+      wf.source_silence_.push_back(std::move(rule));
+    }
   }
 
   // --- whole-workflow checks
@@ -369,6 +490,12 @@ std::optional<std::size_t> Workflow::index_of(std::string_view name) const {
 const StatusDef* Workflow::status(std::string_view name) const {
   const auto i = index_of(name);
   return i ? &statuses_[*i] : nullptr;
+}
+
+const CalendarDef* Workflow::calendar(std::string_view name) const {
+  for (const auto& c : calendar_defs_)
+    if (c.name == name) return &c;
+  return nullptr;
 }
 
 bool Workflow::is_known(std::string_view name) const { return index_of(name).has_value(); }
@@ -455,6 +582,15 @@ nlohmann::json Workflow::to_json() const {
   }
   out["transitions"] = std::move(transitions);
   if (!calendars_.empty()) out["calendars"] = calendars_;
+  if (!source_silence_.empty()) {
+    json rules = json::array();
+    for (const auto& r : source_silence_) {
+      json j = {{"source", r.source}, {"window", core::format_duration(r.window)}, {"level", r.level}};
+      if (r.calendar) j["calendar"] = *r.calendar;
+      rules.push_back(std::move(j));
+    }
+    out["source_silence"] = std::move(rules);
+  }
   return out;
 }
 

@@ -24,7 +24,8 @@
 ///     {"from": "SUBMITTED", "to": "PRICE_CALCULATED", "sources": ["mes"]},
 ///     {"from": "*", "to": "CANCELLED", "sources": ["crm"]}
 ///   ],
-///   "calendars": {}
+///   "calendars": {},
+///   "source_silence": []
 /// }
 /// ```
 ///
@@ -44,7 +45,9 @@
 ///   - `auto_transition` (optional): `{"after": "7d", "to": "FROZEN", "reason": "..."}`. After
 ///     that long in this status the order moves to `to` with source `sla`. `status → to` must
 ///     be an allowed transition; the source `sla` is implied for it.
-///   - `calendar` (string, optional): name of a business calendar (reserved; not used yet).
+///   - `calendar` (string, optional): name of a business calendar (see `calendars`); the status's
+///     `sla`, `escalations` and `auto_transition` are then counted in that calendar's working
+///     time instead of wall-clock time.
 /// - `transitions` (array, required), each `{"from": F, "to": T, "sources": [...]}`:
 ///   - `from`: a status name, `null` for order creation (then `to` must be initial), or `"*"`
 ///     for every non-terminal status (other than `to`). Required, even when null.
@@ -52,7 +55,17 @@
 ///   - `sources`: non-empty list of source systems (`crm`, `mes`, ...) allowed to make it.
 ///     A pair listed explicitly and through `"*"` accepts the union of both lists; the same
 ///     explicit pair twice is an error.
-/// - `calendars` (object, optional): reserved for business calendars; kept as given.
+/// - `calendars` (object, optional): business calendars by name, each
+///   `{"time_zone": "Europe/Berlin", "working_hours": {"mon": ["09:00-17:00"], ...},
+///     "holidays": ["2026-12-25", ...]}`: IANA zone (resolved by PostgreSQL when loaded),
+///   working intervals per weekday (`mon`..`sun`; an absent day is not worked; `HH:MM-HH:MM`,
+///   end may be `24:00`, increasing and not overlapping; at least one interval in the week),
+///   holidays as local dates (not worked at all).
+/// - `source_silence` (array, optional): `{"source": "crm", "window": "4h", "calendar": "office",
+///   "level": "critical"}`: the source is expected to emit at least once per `window` (counted
+///   in the calendar's working time when `calendar` is given); otherwise a `source_silence`
+///   escalation at `level` (default `warning`) is raised, resolved when the source emits again.
+///   One rule per source.
 ///
 /// Durations are written `90s`, `15m`, `24h`, `7d` (or ISO-8601 `PT1H`) and must be positive.
 /// Every status must be reachable from an initial status. Duplicate keys in one JSON object are
@@ -60,7 +73,9 @@
 ///
 /// Errors are reported as WorkflowError with the JSON location of the problem, e.g.
 /// `statuses[2].sla: invalid duration 'x': ...` or `transitions[4].to: unknown status 'SHIPPD'`.
+#include <array>
 #include <chrono>
+#include <cstdint>
 #include <cstddef>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -110,6 +125,31 @@ struct TransitionDef {
   bool operator==(const TransitionDef&) const = default;
 };
 
+/// A working interval of a local day, in minutes since local midnight: [start, end).
+struct WorkingInterval {
+  int start_minute = 0;
+  int end_minute = 0;
+  bool operator==(const WorkingInterval&) const = default;
+};
+
+/// A business calendar: working hours per weekday in a time zone, minus holidays.
+struct CalendarDef {
+  std::string name;
+  std::string time_zone;                           // IANA name, e.g. Europe/Berlin
+  std::array<std::vector<WorkingInterval>, 7> week;  // [0] = Monday ... [6] = Sunday
+  std::vector<std::int32_t> holidays;              // local dates as days since 1970-01-01, sorted
+  bool operator==(const CalendarDef&) const = default;
+};
+
+/// "This source emits at least once per `window`" (see `source_silence`).
+struct SourceSilenceRule {
+  std::string source;
+  std::chrono::milliseconds window{};
+  std::optional<std::string> calendar;
+  std::string level = "warning";
+  bool operator==(const SourceSilenceRule&) const = default;
+};
+
 /// The source name under which automatic (auto_transition) changes are made.
 inline constexpr std::string_view kSlaSource = "sla";
 /// `from` value meaning "any non-terminal status".
@@ -126,6 +166,11 @@ class Workflow {
   const std::vector<TransitionDef>& transitions() const { return transitions_; }
   /// The raw "calendars" object (empty object when absent).
   const nlohmann::json& calendars() const { return calendars_; }
+  /// The parsed calendars, sorted by name.
+  const std::vector<CalendarDef>& calendar_defs() const { return calendar_defs_; }
+  /// nullptr if unknown.
+  const CalendarDef* calendar(std::string_view name) const;
+  const std::vector<SourceSilenceRule>& source_silence() const { return source_silence_; }
 
   /// nullptr if unknown.
   const StatusDef* status(std::string_view name) const;
@@ -157,6 +202,8 @@ class Workflow {
   std::vector<StatusDef> statuses_;
   std::vector<TransitionDef> transitions_;
   nlohmann::json calendars_ = nlohmann::json::object();
+  std::vector<CalendarDef> calendar_defs_;
+  std::vector<SourceSilenceRule> source_silence_;
   std::map<std::string, std::size_t, std::less<>> index_;
   // Rows 0..n-1 are "from status i", row n is "creation"; columns are target statuses.
   std::vector<std::vector<std::string>> sources_;  // sorted, empty = transition not allowed

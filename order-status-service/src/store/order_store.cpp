@@ -1,8 +1,12 @@
 #include "store/order_store.hpp"
 
 #include <nlohmann/json.hpp>
+#include <set>
+#include <stdexcept>
 
 #include "oss/pg/arrays.hpp"
+#include "sla/calendar.hpp"
+#include "sla/writes.hpp"
 
 namespace oss::store {
 namespace {
@@ -28,6 +32,14 @@ pqxx::connection& PgOrderStore::conn() {
   return *conn_;
 }
 
+const sla::TimerRules& PgOrderStore::timer_rules(const domain::Workflow& workflow) {
+  if (!rules_ || rules_for_ != &workflow) {
+    rules_ = std::make_shared<const sla::TimerRules>(sla::load_timer_rules(workflow, conn()));
+    rules_for_ = &workflow;
+  }
+  return *rules_;
+}
+
 void PgOrderStore::ping() {
   pqxx::nontransaction tx(conn());
   tx.exec("SELECT 1");
@@ -36,6 +48,7 @@ void PgOrderStore::ping() {
 processing::BatchPlan PgOrderStore::apply(const domain::Workflow& workflow,
                                           const std::vector<processing::InboundEvent>& batch, int max_attempts) {
   try {
+    const sla::TimerRules& rules = timer_rules(workflow);
     pqxx::work tx(conn());
     const auto order_ids = processing::order_ids_of(batch);
     const auto event_ids = processing::event_ids_of(batch);
@@ -92,22 +105,40 @@ processing::BatchPlan PgOrderStore::apply(const domain::Workflow& workflow,
     if (!plan.orders.empty()) {
       std::vector<std::string> ids, statuses;
       std::vector<std::int64_t> entered, versions;
-      std::vector<std::optional<std::string>> due;
-      for (const auto& [id, row] : plan.orders) {
+      std::vector<std::optional<std::string>> due, next_esc, next_level, auto_at;
+      const auto opt_us = [](const std::optional<core::TimePoint>& t) {
+        return t ? std::optional<std::string>(std::to_string(micros(*t))) : std::nullopt;
+      };
+      for (auto& [id, row] : plan.orders) {
+        // SLA timers of the new stay (business calendars included), stored so that a pass
+        // finds what is due with an index range scan.
+        const auto timers = rules.on_enter(row.state.status, row.state.status_entered_at);
+        row.sla_due_at = timers.sla_due_at;
         ids.push_back(id);
         statuses.push_back(row.state.status);
         entered.push_back(micros(row.state.status_entered_at));
         versions.push_back(row.state.version);
-        due.push_back(row.sla_due_at ? std::optional<std::string>(std::to_string(micros(*row.sla_due_at))) : std::nullopt);
+        due.push_back(opt_us(row.sla_due_at));
+        next_esc.push_back(opt_us(timers.next_escalation_at));
+        next_level.push_back(timers.next_escalation_level
+                                 ? std::optional<std::string>(std::to_string(*timers.next_escalation_level))
+                                 : std::nullopt);
+        auto_at.push_back(opt_us(timers.auto_transition_at));
       }
       tx.exec_params(
-          "INSERT INTO oss.orders AS o (order_id, status, status_entered_at, sla_due_at, version, updated_at) "
-          "SELECT id, st, to_timestamp(en::double precision / 1000000), "
-          "       to_timestamp(du::double precision / 1000000), v, clock_timestamp() "
-          "FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[]) AS u(id, st, en, du, v) "
+          "INSERT INTO oss.orders AS o (order_id, status, status_entered_at, sla_due_at, version, updated_at, "
+          "  next_escalation_at, next_escalation_level, auto_transition_at) "
+          "SELECT id, st, timestamptz 'epoch' + en * interval '1 microsecond', "
+          "       timestamptz 'epoch' + du * interval '1 microsecond', v, clock_timestamp(), "
+          "       timestamptz 'epoch' + ne * interval '1 microsecond', nl, timestamptz 'epoch' + au * interval '1 microsecond' "
+          "FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::integer[], "
+          "            $8::bigint[]) AS u(id, st, en, du, v, ne, nl, au) "
           "ON CONFLICT (order_id) DO UPDATE SET status = excluded.status, status_entered_at = excluded.status_entered_at, "
-          "  sla_due_at = excluded.sla_due_at, version = excluded.version, updated_at = excluded.updated_at",
-          array_literal(ids), array_literal(statuses), array_literal(entered), array_literal(due), array_literal(versions));
+          "  sla_due_at = excluded.sla_due_at, version = excluded.version, updated_at = excluded.updated_at, "
+          "  next_escalation_at = excluded.next_escalation_at, next_escalation_level = excluded.next_escalation_level, "
+          "  auto_transition_at = excluded.auto_transition_at",
+          array_literal(ids), array_literal(statuses), array_literal(entered), array_literal(due), array_literal(versions),
+          array_literal(next_esc), array_literal(next_level), array_literal(auto_at));
     }
     if (!plan.last_sequences.empty()) {
       std::vector<std::string> ids, sources;
@@ -145,7 +176,7 @@ processing::BatchPlan PgOrderStore::apply(const domain::Workflow& workflow,
                             {"occurred_at", core::format_rfc3339(h.occurred_at)},
                             {"actor", h.actor},
                             {"reason", h.reason}};
-        const auto due = processing::sla_due(workflow, h.to_status, h.occurred_at);
+        const auto due = rules.on_enter(h.to_status, h.occurred_at).sla_due_at;
         n["sla_due_at"] = due ? nlohmann::json(core::format_rfc3339(*due)) : nlohmann::json(nullptr);
         payloads.push_back(n.dump());
       }
@@ -164,6 +195,24 @@ processing::BatchPlan PgOrderStore::apply(const domain::Workflow& workflow,
           array_literal(seqs), array_literal(occurred), array_literal(actors), array_literal(reasons),
           array_literal(payloads), std::string(kNotificationSource));
     }
+    {
+      // SLA: orders that left their status resolve that stay's open escalations (after the
+      // status notification, so consumers see "moved" before "resolved").
+      std::vector<std::string> moved_ids, moved_to;
+      std::vector<core::TimePoint> moved_at;
+      for (const auto& [id, row] : plan.orders) {
+        if (row.created) continue;
+        moved_ids.push_back(id);
+        moved_to.push_back(row.state.status);
+        moved_at.push_back(row.state.status_entered_at);
+      }
+      sla::resolve_order_escalations(tx, moved_ids, moved_to, moved_at);
+      if (!workflow.source_silence().empty()) {
+        std::set<std::string> sources;
+        for (const auto& p : plan.processed) sources.insert(p.source);
+        sla::record_source_activity(tx, rules, {sources.begin(), sources.end()}, core::SystemClock().now());
+      }
+    }
     for (const auto& d : plan.dead_letters) {
       tx.exec_params(
           "INSERT INTO oss.dead_letters (event_id, order_id, source, reason, error, routing_key, body) "
@@ -172,6 +221,52 @@ processing::BatchPlan PgOrderStore::apply(const domain::Workflow& workflow,
     }
     tx.commit();
     return plan;
+  } catch (const pqxx::broken_connection&) {
+    conn_.reset();
+    throw;
+  }
+}
+
+TransitionResult PgOrderStore::apply_transition(const domain::Workflow& workflow, const std::string& order_id,
+                                                const std::string& target_status, const std::string& source,
+                                                const std::string& actor, const std::string& reason,
+                                                core::TimePoint now) {
+  if (source != "operator" && source != domain::kSlaSource)
+    throw std::invalid_argument("apply_transition: source must be \"operator\" or \"sla\", got \"" + source + "\"");
+  try {
+    const sla::TimerRules& rules = timer_rules(workflow);
+    pqxx::work tx(conn());
+    tx.exec_params("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", order_id);
+    std::optional<domain::OrderState> current;
+    const auto r = tx.exec_params("SELECT status, " + epoch_us("status_entered_at") +
+                                      ", version FROM oss.orders WHERE order_id = $1",
+                                  order_id);
+    if (!r.empty())
+      current = domain::OrderState{r[0][0].as<std::string>(), from_micros(r[0][1].as<std::int64_t>()), r[0][2].as<std::int64_t>()};
+    TransitionResult result;
+    if (source == "operator") {
+      result.decision = domain::decide_correction(workflow, current, target_status);
+    } else {
+      const auto* def = current ? workflow.status(current->status) : nullptr;
+      const bool ok = def != nullptr && def->auto_transition && def->auto_transition->to == target_status &&
+                      workflow.source_may(current->status, target_status, domain::kSlaSource);
+      result.decision.outcome = ok ? domain::Outcome::applied : domain::Outcome::dead_letter;
+      if (!ok) {
+        result.decision.reason = domain::DeadLetterReason::invalid_transition;
+        result.decision.detail = current ? "status " + current->status + " has no automatic transition to " + target_status
+                                         : "order '" + order_id + "' is not known";
+      }
+    }
+    if (result.decision.outcome != domain::Outcome::applied) {
+      tx.abort();
+      result.order = order(order_id, now);
+      return result;
+    }
+    auto view = sla::write_transition(tx, rules, order_id, current, target_status, source, actor, reason, now);
+    tx.commit();
+    view.breached = view.sla_due_at && *view.sla_due_at <= now;
+    result.order = std::move(view);
+    return result;
   } catch (const pqxx::broken_connection&) {
     conn_.reset();
     throw;

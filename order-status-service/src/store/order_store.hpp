@@ -7,9 +7,14 @@
 #include <string>
 #include <vector>
 
+#include "domain/state_machine.hpp"
 #include "domain/workflow.hpp"
 #include "oss/pg/connection.hpp"
 #include "processing/batch_plan.hpp"
+
+namespace oss::sla {
+class TimerRules;
+}
 
 namespace oss::store {
 
@@ -31,6 +36,13 @@ struct HistoryEntry {
   std::string actor, reason;
 };
 
+/// The result of apply_transition: the decision and, when applied (or refused), the order as it is
+/// now (nullopt when the order is unknown and was not created).
+struct TransitionResult {
+  domain::Decision decision;
+  std::optional<OrderView> order;
+};
+
 /// Name of the service's own notification source in its outbox.
 inline constexpr const char* kNotificationSource = "order-status-service";
 
@@ -45,6 +57,16 @@ class PgOrderStore {
   processing::BatchPlan apply(const domain::Workflow& workflow, const std::vector<processing::InboundEvent>& batch,
                               int max_attempts);
 
+  /// A transition that is not an event: an operator's correction (source "operator", decided by
+  /// domain::decide_correction) or an automatic one (source "sla": only the current status's
+  /// auto_transition target). In one transaction under the order's advisory lock (the same as
+  /// apply): history row (no event id), order row with fresh SLA timers, resolution of open
+  /// escalations, notification through the outbox. `now` is the transition's occurred_at.
+  /// Throws std::invalid_argument for another source; on database trouble like apply().
+  TransitionResult apply_transition(const domain::Workflow& workflow, const std::string& order_id,
+                                    const std::string& target_status, const std::string& source,
+                                    const std::string& actor, const std::string& reason, core::TimePoint now);
+
   std::optional<OrderView> order(const std::string& order_id, core::TimePoint now);
   std::vector<HistoryEntry> history(const std::string& order_id);
   void ping();
@@ -52,7 +74,11 @@ class PgOrderStore {
 
  private:
   pqxx::connection& conn();
+  /// The workflow's timer rules (calendar zones resolved through the database), cached per workflow.
+  const sla::TimerRules& timer_rules(const domain::Workflow& workflow);
   pg::ConnectOptions options_;
+  std::shared_ptr<const sla::TimerRules> rules_;
+  const domain::Workflow* rules_for_ = nullptr;
   std::unique_ptr<pqxx::connection> conn_;
 };
 

@@ -220,11 +220,24 @@ TEST(WorkflowTest, OptionalFieldsRoundTrip) {
   doc["statuses"][0]["calendar"] = "business-days";
   doc["statuses"][0]["sla"] = "PT90M";
   doc["statuses"][1]["escalations"] = json::parse(R"([{"level":"warning","after":"90s"}])");
-  doc["calendars"] = json::parse(R"({"business-days": {"weekdays": [1,2,3,4,5]}})");
+  doc["calendars"] = json::parse(R"({"business-days": {"time_zone": "Europe/Berlin",
+      "working_hours": {"mon": ["09:00-12:00", "13:00-17:00"], "fri": ["09:00-24:00"]},
+      "holidays": ["2026-12-25", "2026-01-01"]}})");
+  doc["source_silence"] = json::parse(R"([{"source": "crm", "window": "4h", "calendar": "business-days"}])");
   const Workflow wf = parse_workflow(doc);
   EXPECT_EQ(wf.status("A")->calendar, "business-days");
   EXPECT_EQ(wf.status("A")->sla, std::chrono::milliseconds(90min));
   EXPECT_EQ(wf.calendars(), doc["calendars"]);
+  const auto* cal = wf.calendar("business-days");
+  ASSERT_NE(cal, nullptr);
+  EXPECT_EQ(cal->time_zone, "Europe/Berlin");
+  EXPECT_EQ(cal->week[0], (std::vector<WorkingInterval>{{540, 720}, {780, 1020}}));
+  EXPECT_EQ(cal->week[4], (std::vector<WorkingInterval>{{540, 1440}}));
+  EXPECT_TRUE(cal->week[5].empty());
+  EXPECT_EQ(cal->holidays, (std::vector<std::int32_t>{20454, 20812}));  // sorted days since 1970-01-01
+  ASSERT_EQ(wf.source_silence().size(), 1u);
+  EXPECT_EQ(wf.source_silence()[0].window, std::chrono::milliseconds(4h));
+  EXPECT_EQ(wf.source_silence()[0].level, "warning");
   const json out = wf.to_json();
   EXPECT_EQ(out["statuses"][0]["sla"], "1h30m");
   EXPECT_EQ(parse_workflow(out).to_json(), out);
@@ -278,7 +291,7 @@ const BadCase kBadCases[] = {
     {"NotAnObject", [](json& d) { d = json::array(); },
      "workflow: expected a JSON object, got array"},
     {"UnknownTopLevelKey", [](json& d) { d["statusses"] = json::array(); },
-     "statusses: unknown key (expected one of: name, statuses, transitions, calendars)"},
+     "statusses: unknown key (expected one of: name, statuses, transitions, calendars, source_silence)"},
     {"MissingName", [](json& d) { d.erase("name"); }, "name: missing"},
     {"NameNotString", [](json& d) { d["name"] = 3; }, "name: expected a string, got number"},
     {"MissingStatuses", [](json& d) { d.erase("statuses"); }, "statuses: missing"},
@@ -415,6 +428,33 @@ const BadCase kBadCases[] = {
      "calendars: expected an object, got array"},
     {"CalendarEmpty", [](json& d) { d["statuses"][1]["calendar"] = ""; },
      "statuses[1].calendar: must not be empty"},
+    {"CalendarUnknown", [](json& d) { d["statuses"][1]["calendar"] = "office"; },
+     "statuses[1].calendar: unknown calendar 'office'"},
+    {"CalendarNoZone", [](json& d) { d["calendars"] = {{"office", {{"working_hours", {{"mon", {"09:00-17:00"}}}}}}}; },
+     "calendars.office.time_zone: missing"},
+    {"CalendarBadInterval",
+     [](json& d) {
+       d["calendars"] = {{"office", {{"time_zone", "UTC"}, {"working_hours", {{"tue", {"17:00-09:00"}}}}}}};
+     },
+     "calendars.office.working_hours.tue[0]: expected \"HH:MM-HH:MM\" with start before end, got '17:00-09:00'"},
+    {"CalendarOverlap",
+     [](json& d) {
+       d["calendars"] = {{"office", {{"time_zone", "UTC"}, {"working_hours", {{"mon", {"09:00-13:00", "12:00-17:00"}}}}}}};
+     },
+     "calendars.office.working_hours.mon[1]: intervals must be increasing and must not overlap"},
+    {"CalendarNoWorkingTime",
+     [](json& d) { d["calendars"] = {{"office", {{"time_zone", "UTC"}, {"working_hours", json::object()}}}}; },
+     "calendars.office.working_hours: no working interval in the whole week"},
+    {"CalendarBadHoliday",
+     [](json& d) {
+       d["calendars"] = {{"office", {{"time_zone", "UTC"}, {"working_hours", {{"mon", {"09:00-17:00"}}}}, {"holidays", {"2026-02-30"}}}}};
+     },
+     "calendars.office.holidays[0]: expected a date \"YYYY-MM-DD\", got \"2026-02-30\""},
+    {"SilenceNoWindow", [](json& d) { d["source_silence"] = json::parse(R"([{"source": "crm"}])"); },
+     "source_silence[0].window: missing"},
+    {"SilenceTwice",
+     [](json& d) { d["source_silence"] = json::parse(R"([{"source": "crm", "window": "1h"}, {"source": "crm", "window": "2h"}])"); },
+     "source_silence[1].source: a second rule for source 'crm'"},
 };
 
 INSTANTIATE_TEST_SUITE_P(Cases, InvalidWorkflowTest, ::testing::ValuesIn(kBadCases),
