@@ -11,7 +11,7 @@ root=$(pwd)
 build="${BUILD_DIR:-build}"
 log() { printf '[test] %s\n' "$*" >&2; }
 
-scripts/install-deps.sh --ops
+scripts/install-deps.sh --ops --browser
 log "configure + build ($build)"
 cmake -S . -B "$build" -G Ninja -DOSS_BUILD_TESTS=ON ${OSS_SANITIZE:+-DOSS_SANITIZE=$OSS_SANITIZE} \
   ${OSS_SANITIZE:+-DCMAKE_BUILD_TYPE=Debug} >/dev/null
@@ -37,6 +37,8 @@ ctest --output-on-failure --timeout 300 -j "$(nproc)" -L unit
 log "integration and end-to-end tests (real servers; logs of started programs in $OSS_TEST_LOG_DIR)"
 ctest --output-on-failure --timeout 900 -L integration
 cd "$root"
+log "dashboard in headless Chromium (tests/browser)"
+tests/browser/run.sh "$build"
 log "fuzzing the envelope and workflow parsers (libFuzzer, ASan+UBSan), ${OSS_FUZZ_SECONDS:-20}s each"
 scripts/fuzz.sh "${OSS_FUZZ_SECONDS:-20}"
 log "ops checks (compose file, alert rules, dashboards, Dockerfile build steps, database roles)"

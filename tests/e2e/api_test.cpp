@@ -12,6 +12,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+
+#include "oss/core/time.hpp"
 #include <random>
 #include <set>
 
@@ -617,6 +619,44 @@ TEST_F(Api, WithoutTokensTheApiIsLoopbackOnlyAndReadOnly) {
                            {"run", "--db", oss_, "--amqp", amqp_, "--tokens", "/nonexistent/tokens.json"});
   EXPECT_EQ(missing.wait(30s), 2);
   EXPECT_NE(missing.log().find("cannot open"), std::string::npos) << missing.log();
+}
+
+}  // namespace
+}  // namespace oss::e2e
+
+namespace oss::e2e {
+namespace {
+
+TEST_F(Api, EscalationsRaisedByACronPassAndResolvedByAMoveGoLive) {
+  start_all();
+  emit("crm", "ESC-1", "SUBMITTED");
+  ASSERT_TRUE(wait_status("ESC-1", "SUBMITTED")) << service_->log();
+  RawClient stream(http_port_);
+  stream.send(std::string("GET /v1/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ") + kViewerToken + "\r\n\r\n");
+  ASSERT_TRUE(stream.read_until([](const std::string& s) { return s.find("\r\n\r\n") != std::string::npos; }, 5s));
+  // A cron pass as of two days from now: SUBMITTED breaches (warning at 1h, critical at 24h).
+  const auto at = oss::core::format_rfc3339(oss::core::SystemClock().now() + std::chrono::hours(48));
+  testing::Process pass(testing::bin("order-status-service"),
+                        std::vector<std::string>{"escalate", "--once", "--db", oss_, "--at", at});
+  ASSERT_EQ(pass.wait(30s), 0) << pass.log();
+  auto count_type = [&](const std::string& type) {
+    long n = 0;
+    for (const auto& e : parse_sse(stream.received))
+      if (e.type == type) ++n;
+    return n;
+  };
+  ASSERT_TRUE(stream.read_until([&](const std::string&) { return count_type("escalation_raised") == 2; }, 15s))
+      << stream.received;
+  for (const auto& e : parse_sse(stream.received)) {
+    if (e.type != "escalation_raised") continue;
+    const auto& j = e.data;
+    EXPECT_EQ(j.at("subject"), "ESC-1");
+    EXPECT_EQ(j.at("status"), "SUBMITTED");
+  }
+  // The order moves on: its escalations are resolved, and that is live too.
+  emit("mes", "ESC-1", "PRICE_CALCULATED");
+  ASSERT_TRUE(stream.read_until([&](const std::string&) { return count_type("escalation_resolved") == 2; }, 15s))
+      << stream.received;
 }
 
 }  // namespace

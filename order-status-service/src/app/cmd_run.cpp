@@ -2,6 +2,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <iostream>
+#include <set>
 #include <thread>
 
 #include "amqp_publisher.hpp"
@@ -12,6 +13,7 @@
 #include "app/config.hpp"
 #include "consumer/event_consumer.hpp"
 #include "consumer/stats_collector.hpp"
+#include "sla/queries.hpp"
 #include "domain/workflow.hpp"
 #include "oss/core/logging.hpp"
 #include "oss/core/url.hpp"
@@ -150,6 +152,43 @@ int cmd_run(const std::vector<std::string>& args) {
   std::thread sla_thread([&] {
     if (config.scan_interval.count() > 0) sla_scanner.run(stop);
   });
+  // Escalations raised or resolved by any instance or cron pass → the live stream.
+  std::thread escalation_feed([&] {
+    const auto live = api::live_publisher(stream);
+    std::unique_ptr<pqxx::connection> conn;
+    std::int64_t after_id = -1;
+    core::TimePoint since = core::SystemClock().now();
+    std::set<std::int64_t> resolved_seen;  // ids already sent at `since` (the query is inclusive)
+    while (!stop.load()) {
+      try {
+        if (!conn) conn = pg::connect(db);
+        if (after_id < 0) {
+          pqxx::read_transaction tx(*conn);
+          after_id = tx.exec("SELECT coalesce(max(id), 0) FROM oss.escalations")[0][0].as<std::int64_t>();
+        }
+        const auto changes = sla::escalation_changes(*conn, after_id, since);
+        for (const auto& e : changes.raised) {
+          live(api::kEscalationRaised, sla::to_json(e).dump());
+          after_id = std::max(after_id, e.id);
+        }
+        for (const auto& e : changes.resolved) {
+          if (!e.resolved_at || resolved_seen.count(e.id)) continue;
+          live(api::kEscalationResolved, sla::to_json(e).dump());
+          if (*e.resolved_at > since) {
+            since = *e.resolved_at;
+            resolved_seen.clear();
+          }
+          resolved_seen.insert(e.id);
+        }
+      } catch (const std::exception& e) {
+        conn.reset();
+        spdlog::warn("msg=\"escalation feed paused; database unavailable\" error={}", core::q(e.what()));
+      }
+      const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+      while (!stop.load() && std::chrono::steady_clock::now() < until)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
   // Query-based gauges (orders by status, open dead letters, queue depths) on their own thread.
   consumer::StatsCollector stats(db, config.consumer.connection, config.consumer.topology, registry);
   std::thread stats_thread([&] { stats.run(stop); });
@@ -158,6 +197,7 @@ int cmd_run(const std::vector<std::string>& args) {
     relay_thread.join();
     sla_thread.join();
     stats_thread.join();
+    escalation_feed.join();
     boost::asio::post(io, [&] {
       server.stop();
       signals.cancel();

@@ -133,8 +133,14 @@ BatchPlan plan_batch(const domain::Workflow& workflow, const std::vector<Inbound
     }
     const auto& sc = std::get<domain::StatusChange>(change);
     auto& order = order_of(env.aggregate_id);
+    const auto consumed = last_seq(env.aggregate_id, env.source);
+    // A replayed dead letter already consumed its sequence when it was dead-lettered: decide it
+    // on the order's status alone (after the operator fixed the cause it may apply now; if the
+    // order moved past it, the status rules call it stale).
+    auto effective_last = consumed;
+    if (replay_of_dead_letter && consumed && *consumed >= env.sequence) effective_last = env.sequence - 1;
     const auto decision =
-        domain::decide(workflow, order, last_seq(env.aggregate_id, env.source), env.source, env.sequence, sc.status);
+        domain::decide(workflow, order, effective_last, env.source, env.sequence, sc.status);
     r.outcome = decision.outcome;
     r.reason = decision.reason;
     r.detail = decision.detail;
@@ -180,7 +186,7 @@ BatchPlan plan_batch(const domain::Workflow& workflow, const std::vector<Inbound
       case Outcome::duplicate:
         break;
     }
-    if (decision.advances_sequence && r.outcome != Outcome::early)
+    if (decision.advances_sequence && r.outcome != Outcome::early && (!consumed || env.sequence > *consumed))
       plan.last_sequences[{env.aggregate_id, env.source}] = env.sequence;
     decided_in_batch.insert(env.event_id);
     plan.results.push_back(std::move(r));

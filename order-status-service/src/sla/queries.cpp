@@ -141,6 +141,39 @@ OrderPage list_orders(pqxx::connection& conn, const OrderFilter& filter) {
   return page;
 }
 
+namespace {
+// Columns: id, kind, subject, status, level, due_at, raised_at, resolved_at (epoch µs), resolution.
+EscalationView escalation_of(const pqxx::row& row) {
+  EscalationView e;
+  e.id = row[0].as<std::int64_t>();
+  e.kind = row[1].as<std::string>();
+  e.subject = row[2].as<std::string>();
+  e.status = row[3].is_null() ? std::string() : row[3].as<std::string>();
+  e.level = row[4].as<std::string>();
+  e.due_at = from_micros(row[5].as<std::int64_t>());
+  e.raised_at = from_micros(row[6].as<std::int64_t>());
+  if (!row[7].is_null()) e.resolved_at = from_micros(row[7].as<std::int64_t>());
+  e.resolution = row[8].is_null() ? std::string() : row[8].as<std::string>();
+  return e;
+}
+}  // namespace
+
+EscalationChanges escalation_changes(pqxx::connection& conn, std::int64_t after_id, core::TimePoint resolved_after) {
+  const std::string columns = "id, kind, subject, status, level, " + epoch_us("due_at") + ", " + epoch_us("raised_at") +
+                              ", " + epoch_us("resolved_at") + ", resolution";
+  pqxx::read_transaction tx(conn);
+  EscalationChanges out;
+  for (const auto& row : tx.exec_params("SELECT " + columns + " FROM oss.escalations WHERE id > $1 ORDER BY id LIMIT 1000",
+                                        after_id))
+    out.raised.push_back(escalation_of(row));
+  for (const auto& row : tx.exec_params(
+           "SELECT " + columns + " FROM oss.escalations WHERE resolved_at >= to_timestamp($1::double precision / 1000000) "
+           "ORDER BY resolved_at LIMIT 1000",
+           resolved_after.time_since_epoch().count()))
+    out.resolved.push_back(escalation_of(row));
+  return out;
+}
+
 EscalationPage list_escalations(pqxx::connection& conn, const EscalationFilter& filter) {
   const std::size_t limit = std::clamp<std::size_t>(filter.limit, 1, 1000);
   Params p;
@@ -171,17 +204,7 @@ EscalationPage list_escalations(pqxx::connection& conn, const EscalationFilter& 
       page.next_cursor = b64_encode(std::to_string(page.escalations.back().id));
       break;
     }
-    EscalationView e;
-    e.id = row[0].as<std::int64_t>();
-    e.kind = row[1].as<std::string>();
-    e.subject = row[2].as<std::string>();
-    e.status = row[3].as<std::string>();
-    e.level = row[4].as<std::string>();
-    e.due_at = from_micros(row[5].as<std::int64_t>());
-    e.raised_at = from_micros(row[6].as<std::int64_t>());
-    if (!row[7].is_null()) e.resolved_at = from_micros(row[7].as<std::int64_t>());
-    e.resolution = row[8].as<std::string>();
-    page.escalations.push_back(std::move(e));
+    page.escalations.push_back(escalation_of(row));
   }
   return page;
 }

@@ -59,4 +59,13 @@ struct EscalationPage {
 EscalationPage list_escalations(pqxx::connection& conn, const EscalationFilter& filter);
 nlohmann::json to_json(const EscalationView& e);
 
+/// Escalations raised (id > after_id) and resolved (resolved_at >= resolved_after: the caller
+/// skips ids it already saw at that instant) since the
+/// caller last looked, oldest first, at most 1,000 of each: feeds the live stream with what any
+/// instance or cron pass did.
+struct EscalationChanges {
+  std::vector<EscalationView> raised, resolved;
+};
+EscalationChanges escalation_changes(pqxx::connection& conn, std::int64_t after_id, core::TimePoint resolved_after);
+
 }  // namespace oss::sla

@@ -552,3 +552,55 @@ TEST(PlanBatch, StatusChangeWithoutStatusIsDeadLetteredAndConsumesItsSequence) {
 
 }  // namespace
 }  // namespace oss::processing
+
+namespace oss::processing {
+namespace {
+
+LoadedState submitted_order_with_dead_letter(const std::string& dead_event) {
+  // ORD-R is SUBMITTED; its crm sequence 2 was dead-lettered (consumed) earlier.
+  LoadedState s;
+  s.orders["ORD-R"] = domain::OrderState{"SUBMITTED", t(0), 1};
+  s.last_sequences[{"ORD-R", "crm"}] = 2;
+  s.seen_event_ids = {dead_event};
+  s.dead_lettered_event_ids = {dead_event};
+  return s;
+}
+
+TEST(PlanBatchReplay, ReplayedDeadLetterIsDecidedAgainOnTheOrdersStatus) {
+  auto replayed = event({.id = 700, .order = "ORD-R", .sequence = 2, .status = "CANCELLED"});
+  replayed.replay = true;
+  const auto p = plan({replayed}, submitted_order_with_dead_letter(uuid(700)));
+  ASSERT_EQ(p.results.size(), 1u);
+  EXPECT_EQ(p.results[0].outcome, Outcome::applied) << p.results[0].detail;
+  ASSERT_EQ(p.history.size(), 1u);
+  EXPECT_EQ(p.history[0].to_status, "CANCELLED");
+  EXPECT_TRUE(p.last_sequences.empty()) << "the consumed sequence never moves backwards";
+}
+
+TEST(PlanBatchReplay, SameEventWithoutTheReplayMarkIsADuplicate) {
+  const auto p = plan({event({.id = 700, .order = "ORD-R", .sequence = 2, .status = "CANCELLED"})},
+                      submitted_order_with_dead_letter(uuid(700)));
+  EXPECT_EQ(p.results[0].outcome, Outcome::duplicate);
+  EXPECT_TRUE(p.history.empty());
+}
+
+TEST(PlanBatchReplay, ReplayOfAnAppliedEventStaysADuplicate) {
+  LoadedState s = submitted_order_with_dead_letter(uuid(701));
+  s.seen_event_ids.insert(uuid(702));  // applied, not dead-lettered
+  auto replayed = event({.id = 702, .order = "ORD-R", .sequence = 1, .status = "SUBMITTED"});
+  replayed.replay = true;
+  const auto p = plan({replayed}, s);
+  EXPECT_EQ(p.results[0].outcome, Outcome::duplicate);
+}
+
+TEST(PlanBatchReplay, ReplayStillInvalidIsDeadLetteredAgain) {
+  auto replayed = event({.id = 703, .order = "ORD-R", .sequence = 2, .status = "SUBMITED"});
+  replayed.replay = true;
+  const auto p = plan({replayed}, submitted_order_with_dead_letter(uuid(703)));
+  EXPECT_EQ(p.results[0].outcome, Outcome::dead_letter);
+  EXPECT_EQ(p.results[0].reason, DeadLetterReason::unknown_status);
+  EXPECT_EQ(p.dead_letters.size(), 1u);
+}
+
+}  // namespace
+}  // namespace oss::processing
