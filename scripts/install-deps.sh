@@ -20,9 +20,14 @@ missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-# Node/npm may come from elsewhere than Debian (e.g. a preinstalled node); accept a working one.
-if printf '%s\n' "${missing[@]}" | grep -qx nodejs && command -v node >/dev/null && command -v npm >/dev/null; then
-  missing=("${missing[@]/nodejs}"); missing=("${missing[@]/npm}")
+# Node/npm may come from elsewhere than Debian (e.g. a preinstalled Node.js whose package
+# already ships npm and conflicts with Debian's npm); accept working commands.
+if command -v node >/dev/null && command -v npm >/dev/null; then
+  kept=()
+  for p in "${missing[@]}"; do
+    case "$p" in nodejs|npm) ;; *) kept+=("$p") ;; esac
+  done
+  missing=("${kept[@]}")
 fi
 read -r -a missing <<<"${missing[*]:-}"
 if [ "${#missing[@]}" -eq 0 ]; then echo "[deps] all present"; exit 0; fi
