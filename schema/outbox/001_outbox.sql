@@ -37,10 +37,11 @@ CREATE TABLE outbox.events (
 -- a fetch never walks over published rows kept for retention.
 CREATE INDEX events_pending_idx ON outbox.events (position)
     WHERE published_at IS NULL AND parked_at IS NULL;
--- Retention deletes published rows oldest first.
-CREATE INDEX events_published_idx ON outbox.events (published_at) WHERE published_at IS NOT NULL;
 CREATE INDEX events_parked_idx ON outbox.events (parked_at) WHERE parked_at IS NOT NULL;
-CREATE INDEX events_occurred_idx ON outbox.events (occurred_at);
+-- Deliberately no index on published_at or occurred_at: marking a row published is a non-HOT
+-- update that inserts into every index, so each index costs on the relay's hot path (measured
+-- in docs/performance.md). Retention walks the primary key from the oldest position instead,
+-- and reconciliation's time window is a scan of a table that retention keeps short.
 
 -- Number of partitions the aggregate key is hashed into. Relays own partitions through
 -- session-level advisory locks; changing it needs all relays stopped and the backlog drained.

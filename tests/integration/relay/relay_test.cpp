@@ -154,12 +154,16 @@ class Relays : public ::testing::Test {
     }
     return repeats;
   }
+  void share_the_work(int n);
   std::string db_, amqp_, exchange_, queue_;
 };
 
-TEST_F(Relays, ThreeRelaysShareTheWorkAndKeepPerAggregateOrder) {
+/// `n` relays on one database: every event delivered once, each aggregate's sequences strictly
+/// increasing in queue order, every relay doing a share.
+void Relays::share_the_work(int n) {
   Collector collector(amqp_, queue_);
-  std::vector<std::uint16_t> ports{oss::testing::free_port(), oss::testing::free_port(), oss::testing::free_port()};
+  std::vector<std::uint16_t> ports;
+  for (int i = 0; i < n; ++i) ports.push_back(oss::testing::free_port());
   std::vector<std::unique_ptr<Process>> relays;
   for (auto p : ports) relays.push_back(relay(p));
   // Let them agree on a split before the load arrives.
@@ -188,6 +192,10 @@ TEST_F(Relays, ThreeRelaysShareTheWorkAndKeepPerAggregateOrder) {
   }
   EXPECT_EQ(published, 50000);
 }
+
+TEST_F(Relays, TwoRelaysShareTheWorkAndKeepPerAggregateOrder) { share_the_work(2); }
+
+TEST_F(Relays, ThreeRelaysShareTheWorkAndKeepPerAggregateOrder) { share_the_work(3); }
 
 TEST_F(Relays, SigkillOfOneRelayMidStreamLosesNothing) {
   Collector collector(amqp_, queue_);
