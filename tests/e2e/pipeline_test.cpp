@@ -98,6 +98,16 @@ TEST_F(Pipeline, ConcurrentProducersCommittedOrdersArriveRolledBackNever) {
   EXPECT_EQ(count(crm_, "SELECT count(*) FROM outbox.events WHERE published_at IS NULL"), 0);
   EXPECT_EQ(count(mes_, "SELECT count(*) FROM outbox.events WHERE published_at IS NULL"), 0);
   EXPECT_EQ(count(crm_, "SELECT count(*) FROM outbox.events"), committed);
+  // One notification per applied transition in the service's own outbox (outbox.emit_many),
+  // with gapless per-order sequences in the order the transitions were applied.
+  EXPECT_EQ(count(oss_, "SELECT count(*) FROM outbox.events WHERE event_type = 'order.status_changed'"),
+            committed + priced);
+  EXPECT_EQ(count(oss_, "SELECT count(*) FROM (SELECT aggregate_id FROM outbox.events GROUP BY aggregate_id "
+                        "HAVING max(sequence) <> count(*) OR min(sequence) <> 1) gaps"),
+            0);
+  EXPECT_EQ(count(oss_, "SELECT count(*) FROM outbox.events e WHERE e.sequence = 2 AND e.payload->>'status' <> "
+                        "'PRICE_CALCULATED'"),
+            0);
 }
 
 TEST_F(Pipeline, SameEventDeliveredTwiceIsAppliedOnce) {

@@ -188,9 +188,8 @@ processing::BatchPlan PgOrderStore::apply(const domain::Workflow& workflow,
           "  SELECT id, fr, t, ev, src, sq, to_timestamp(oc::double precision / 1000000), nullif(ac, ''), nullif(re, '') "
           "  FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::bigint[], $7::bigint[], $8::text[], $9::text[]) "
           "       AS u(id, fr, t, ev, src, sq, oc, ac, re) RETURNING 1) "
-          "SELECT outbox.emit(source => $11, aggregate_type => 'order', aggregate_id => p.id, "
-          "                   event_type => 'order.status_changed', payload => p.payload::jsonb) "
-          "FROM unnest($1::text[], $10::text[]) WITH ORDINALITY AS p(id, payload, n) ORDER BY p.n",
+          // One set-based emit for the whole batch (outbox.emit_many keeps array order per order).
+          "SELECT outbox.emit_many($11, 'order', $1::text[], 'order.status_changed', $10::jsonb[])",
           array_literal(ids), array_literal(froms), array_literal(tos), array_literal(events), array_literal(sources),
           array_literal(seqs), array_literal(occurred), array_literal(actors), array_literal(reasons),
           array_literal(payloads), std::string(kNotificationSource));
