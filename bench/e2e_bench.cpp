@@ -55,73 +55,19 @@
 #include <thread>
 #include <vector>
 
+#include "bench_support.hpp"
 #include "oss/amqp/connection.hpp"
-
-extern char** environ;
 
 namespace {
 
-const char* kProg = "e2e_bench";
-
-using Clock = std::chrono::steady_clock;
-using Secs = std::chrono::duration<double>;
+using namespace bench;
 using namespace std::chrono_literals;
-
-const Clock::time_point g_t0 = Clock::now();
-
-void say(const std::string& msg) {
-  std::cerr << "[" << kProg << " +" << std::fixed << std::setprecision(1) << Secs(Clock::now() - g_t0).count() << "s] "
-            << msg << std::endl;
-}
-
-std::string fmt_num(double v, int prec = 0) {
-  if (!std::isfinite(v)) return "n/a";
-  std::ostringstream o;
-  o << std::fixed << std::setprecision(prec) << v;
-  std::string s = o.str();
-  // Thousands separators for the integer part.
-  const auto dot = s.find('.');
-  std::string ip = s.substr(0, dot == std::string::npos ? s.size() : dot);
-  const std::string rest = dot == std::string::npos ? "" : s.substr(dot);
-  std::string sign;
-  if (!ip.empty() && ip[0] == '-') {
-    sign = "-";
-    ip.erase(0, 1);
-  }
-  std::string out;
-  for (std::size_t i = 0; i < ip.size(); ++i) {
-    if (i > 0 && (ip.size() - i) % 3 == 0) out += ',';
-    out += ip[i];
-  }
-  return sign + out + rest;
-}
-
-std::string fmt_pct(double ratio) { return std::isfinite(ratio) ? fmt_num(ratio * 100.0, 1) + " %" : "n/a"; }
-
-double ms_between(Clock::time_point a, Clock::time_point b) {
-  return std::chrono::duration<double, std::milli>(b - a).count();
-}
-
-/// Linear-interpolated quantile of a sample (q in [0,1]); NaN when empty.
-double quantile(std::vector<double> v, double q) {
-  if (v.empty()) return std::numeric_limits<double>::quiet_NaN();
-  std::sort(v.begin(), v.end());
-  const double pos = q * static_cast<double>(v.size() - 1);
-  const auto lo = static_cast<std::size_t>(std::floor(pos));
-  const auto hi = std::min(lo + 1, v.size() - 1);
-  const double frac = pos - static_cast<double>(lo);
-  return v[lo] + (v[hi] - v[lo]) * frac;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Options
 
-struct Options {
-  std::string pg_base, amqp, bin_dir;
-  bool quick = false;
-  bool keep = false;
-  std::string markdown_out;
-  std::string servers_dir;  // for CPU attribution (postmaster.pid, rabbit.pid); optional
+struct Options : CommonOptions {
+  std::string bin_dir;
   std::string log = "/tmp/e2e_bench.log";
   double raw_pg_seconds = 10, raw_amqp_seconds = 8;
   double steady_seconds = 30, ramp_seconds = 20;
@@ -137,39 +83,18 @@ struct Options {
 };
 
 [[noreturn]] void usage(const std::string& problem) {
-  if (!problem.empty()) std::cerr << "e2e_bench: " << problem << "\n\n";
-  std::cerr << "e2e_bench --pg-base postgresql://user:pw@host:port --amqp amqp://u:p@host:port/%2f "
-               "--bin-dir build/bin [--quick] [--steady-rates 500,2000] [--steady-seconds S] "
-               "[--ramp-rates 4000,6000,8000] [--ramp-seconds S] [--backlog N] [--threads N] [--ramp-threads N] "
-               "[--step-gap SECONDS] [--fast-poll 20ms] [--markdown-out FILE] [--servers-dir DIR] [--log FILE] [--keep]\n";
-  std::exit(2);
-}
-
-std::vector<double> parse_list(const std::string& v) {
-  std::vector<double> out;
-  std::stringstream ss(v);
-  std::string item;
-  while (std::getline(ss, item, ',')) out.push_back(std::stod(item));
-  return out;
+  usage_exit("e2e_bench", problem,
+             "e2e_bench --pg-base postgresql://user:pw@host:port --amqp amqp://u:p@host:port/%2f "
+             "--bin-dir build/bin [--quick] [--steady-rates 500,2000] [--steady-seconds S] "
+             "[--ramp-rates 4000,6000,8000] [--ramp-seconds S] [--backlog N] [--threads N] [--ramp-threads N] "
+             "[--step-gap SECONDS] [--fast-poll 20ms] [--markdown-out FILE] [--servers-dir DIR] [--log FILE] [--keep]");
 }
 
 Options parse_args(int argc, char** argv) {
   Options o;
   bool backlog_set = false, steady_set = false, ramp_set = false;
-  std::vector<std::string> a(argv + 1, argv + argc);
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    auto value = [&]() -> std::string {
-      if (i + 1 >= a.size()) usage(a[i] + " needs a value");
-      return a[++i];
-    };
-    const std::string& f = a[i];
-    if (f == "--pg-base") o.pg_base = value();
-    else if (f == "--amqp") o.amqp = value();
-    else if (f == "--bin-dir") o.bin_dir = value();
-    else if (f == "--quick") o.quick = true;
-    else if (f == "--keep") o.keep = true;
-    else if (f == "--markdown-out") o.markdown_out = value();
-    else if (f == "--servers-dir") o.servers_dir = value();
+  parse_flags(argc, argv, o, usage, [&](const std::string& f, const std::function<std::string()>& value) {
+    if (f == "--bin-dir") o.bin_dir = value();
     else if (f == "--log") o.log = value();
     else if (f == "--steady-rates") o.steady_rates = parse_list(value());
     else if (f == "--ramp-rates") o.ramp_rates = parse_list(value());
@@ -186,14 +111,13 @@ Options parse_args(int argc, char** argv) {
     } else if (f == "--ramp-seconds") {
       o.ramp_seconds = std::stod(value());
       ramp_set = true;
-    } else if (f == "--help" || f == "-h") usage("");
-    else usage("unknown flag " + f);
-  }
+    } else {
+      return false;
+    }
+    return true;
+  });
   if (o.pg_base.empty() || o.amqp.empty() || o.bin_dir.empty()) usage("--pg-base, --amqp and --bin-dir are required");
-  while (!o.pg_base.empty() && o.pg_base.back() == '/') o.pg_base.pop_back();
-  if (o.servers_dir.empty()) {
-    if (const char* d = std::getenv("OSS_SERVERS_DIR")) o.servers_dir = d;
-  }
+  finish_common(o);
   if (o.quick) {
     o.raw_pg_seconds = 3;
     o.raw_amqp_seconds = 3;
@@ -216,463 +140,14 @@ Options parse_args(int argc, char** argv) {
   return o;
 }
 
-std::string db_url(const Options& o, const std::string& db) { return o.pg_base + "/" + db; }
 // ---------------------------------------------------------------------------------------------
 // Child processes, HTTP, /proc
-
-pid_t spawn(const std::vector<std::string>& args, const std::string& log_path) {
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
-  std::vector<char*> argv;
-  for (const auto& s : args) argv.push_back(const_cast<char*>(s.c_str()));
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  const int rc = posix_spawn(&pid, args.at(0).c_str(), &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) throw std::runtime_error("posix_spawn " + args.at(0) + ": " + std::strerror(rc));
-  return pid;
-}
-
-/// Waits up to `timeout` for the child; returns its wait status, or nullopt if still running.
-std::optional<int> wait_child(pid_t pid, std::chrono::milliseconds timeout) {
-  const auto until = Clock::now() + timeout;
-  for (;;) {
-    int status = 0;
-    const pid_t r = waitpid(pid, &status, WNOHANG);
-    if (r == pid) return status;
-    if (r < 0) return -1;
-    if (Clock::now() >= until) return std::nullopt;
-    std::this_thread::sleep_for(20ms);
-  }
-}
-
-void stop_child(pid_t pid) {
-  kill(pid, SIGTERM);
-  if (!wait_child(pid, 20s)) {
-    say("child " + std::to_string(pid) + " did not stop on SIGTERM within 20 s; SIGKILL");
-    kill(pid, SIGKILL);
-    wait_child(pid, 5s);
-  }
-}
-
-void run_to_completion(const std::vector<std::string>& args, const std::string& log_path) {
-  const pid_t pid = spawn(args, log_path);
-  const auto st = wait_child(pid, 120s);
-  if (!st) {
-    kill(pid, SIGKILL);
-    wait_child(pid, 5s);
-    throw std::runtime_error(args.at(0) + " did not finish in 120 s");
-  }
-  if (!WIFEXITED(*st) || WEXITSTATUS(*st) != 0)
-    throw std::runtime_error(args.at(0) + " " + args.at(1) + " failed (see " + log_path + ")");
-}
-
-int free_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = 0;
-  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-  if (bind(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0) {
-    close(fd);
-    throw std::runtime_error("cannot bind a free port");
-  }
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  const int port = ntohs(a.sin_port);
-  close(fd);
-  return port;
-}
-
-/// GET http://127.0.0.1:port/path; returns (status, body) or nullopt when not reachable.
-std::optional<std::pair<int, std::string>> http_get(int port, const std::string& path) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return std::nullopt;
-  timeval tv{};
-  tv.tv_sec = 3;
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-  if (connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0) {
-    close(fd);
-    return std::nullopt;
-  }
-  const std::string req = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-  if (send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
-    close(fd);
-    return std::nullopt;
-  }
-  std::string resp;
-  char buf[8192];
-  for (;;) {
-    const ssize_t n = recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) break;
-    resp.append(buf, static_cast<std::size_t>(n));
-  }
-  close(fd);
-  if (resp.rfind("HTTP/1.", 0) != 0 || resp.size() < 12) return std::nullopt;
-  const int status = std::atoi(resp.substr(9, 3).c_str());
-  const auto body_at = resp.find("\r\n\r\n");
-  return std::make_pair(status, body_at == std::string::npos ? std::string() : resp.substr(body_at + 4));
-}
-
-struct Histogram {
-  std::vector<std::pair<double, double>> buckets;  // (le, cumulative count)
-  double count = 0, sum = 0;
-};
-
-double metric_value(const std::string& line) {
-  const auto sp = line.rfind(' ');
-  return sp == std::string::npos ? 0.0 : std::atof(line.c_str() + sp + 1);
-}
-
-Histogram parse_histogram(const std::string& text, const std::string& name) {
-  Histogram h;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(name + "_bucket{", 0) == 0) {
-      const auto le_at = line.find("le=\"");
-      if (le_at == std::string::npos) continue;
-      const auto le_end = line.find('"', le_at + 4);
-      const std::string le = line.substr(le_at + 4, le_end - le_at - 4);
-      const double bound = le == "+Inf" ? std::numeric_limits<double>::infinity() : std::atof(le.c_str());
-      h.buckets.emplace_back(bound, metric_value(line));
-    } else if (line.rfind(name + "_count", 0) == 0) {
-      h.count = metric_value(line);
-    } else if (line.rfind(name + "_sum", 0) == 0) {
-      h.sum = metric_value(line);
-    }
-  }
-  std::sort(h.buckets.begin(), h.buckets.end());
-  return h;
-}
-
-/// Prometheus-style histogram_quantile (linear inside the bucket).
-[[maybe_unused]] double histogram_quantile(const Histogram& h, double q) {
-  if (h.count <= 0 || h.buckets.empty()) return std::numeric_limits<double>::quiet_NaN();
-  const double rank = q * h.count;
-  double prev_le = 0, prev_cum = 0;
-  for (const auto& [le, cum] : h.buckets) {
-    if (cum >= rank) {
-      if (std::isinf(le)) return prev_le;
-      if (cum <= prev_cum) return le;
-      return prev_le + (le - prev_le) * (rank - prev_cum) / (cum - prev_cum);
-    }
-    prev_le = le;
-    prev_cum = cum;
-  }
-  return prev_le;
-}
-
-[[maybe_unused]] double sum_metric(const std::string& text, const std::string& name) {
-  std::istringstream in(text);
-  std::string line;
-  double total = 0;
-  while (std::getline(in, line))
-    if (line.rfind(name + "{", 0) == 0 || line.rfind(name + " ", 0) == 0) total += metric_value(line);
-  return total;
-}
-
-/// CPU time (seconds) of one process, from /proc/PID/stat; ppid through `ppid_out`.
-std::optional<double> proc_cpu(pid_t pid, pid_t* ppid_out = nullptr) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string s;
-  if (!std::getline(f, s)) return std::nullopt;
-  const auto rp = s.rfind(')');
-  if (rp == std::string::npos) return std::nullopt;
-  std::istringstream in(s.substr(rp + 2));
-  std::vector<std::string> fields;
-  std::string x;
-  while (in >> x) fields.push_back(x);
-  // fields[0] = state (field 3); utime = field 14, stime = field 15 -> fields[11], fields[12].
-  if (fields.size() < 13) return std::nullopt;
-  if (ppid_out) *ppid_out = static_cast<pid_t>(std::stol(fields[1]));
-  const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
-  return (std::stod(fields[11]) + std::stod(fields[12])) / ticks;
-}
-
-std::optional<pid_t> read_pid_file(const std::string& path) {
-  std::ifstream f(path);
-  long pid = 0;
-  if (!(f >> pid) || pid <= 0) return std::nullopt;
-  return static_cast<pid_t>(pid);
-}
-
-/// Machine-wide busy/total jiffies from /proc/stat.
-std::pair<double, double> machine_cpu() {
-  std::ifstream f("/proc/stat");
-  std::string cpu;
-  f >> cpu;
-  std::vector<double> v;
-  double x = 0;
-  for (int i = 0; i < 8 && (f >> x); ++i) v.push_back(x);
-  if (v.size() < 5) return {0, 0};
-  double total = 0;
-  for (double d : v) total += d;
-  const double idle = v[3] + v[4];
-  return {total - idle, total};
-}
-
-/// CPU used per process over an interval, in cores (CPU seconds per wall second): the named
-/// child processes, the postmaster with its children, RabbitMQ's beam.smp, and this program.
-class CpuMeter {
- public:
-  CpuMeter(const Options& o, std::vector<std::pair<std::string, pid_t>> procs) : procs_(std::move(procs)) {
-    if (!o.servers_dir.empty()) {
-      postmaster_ = read_pid_file(o.servers_dir + "/pg/data/postmaster.pid");
-      beam_ = read_pid_file(o.servers_dir + "/rabbit/rabbit.pid");
-    }
-    start_ = Clock::now();
-    snap(begin_);
-  }
-  /// e.g. "relay-crm 0.08, relay-mes 0.08, service 0.30, postgres 0.95, rabbitmq 0.40, bench 0.10; machine 93 % busy"
-  std::string finish() {
-    Snap end;
-    snap(end);
-    const double wall = Secs(Clock::now() - start_).count();
-    std::ostringstream o;
-    o << std::fixed << std::setprecision(2);
-    for (std::size_t i = 0; i < begin_.cpu.size(); ++i) {
-      const double a = begin_.cpu[i].second, b = end.cpu[i].second;
-      if (a >= 0 && b >= 0) o << begin_.cpu[i].first << ' ' << (b - a) / wall << ", ";
-    }
-    const double busy = end.busy - begin_.busy, total = end.total - begin_.total;
-    o << std::setprecision(0) << "machine " << (total > 0 ? 100.0 * busy / total : 0.0) << " % busy";
-    return o.str();
-  }
-
- private:
-  struct Snap {
-    std::vector<std::pair<std::string, double>> cpu;
-    double busy = 0, total = 0;
-  };
-  void snap(Snap& s) {
-    for (const auto& [name, pid] : procs_) s.cpu.emplace_back(name, proc_cpu(pid).value_or(-1));
-    double pg = -1;
-    if (postmaster_) {
-      // The postmaster and its children (backends, walwriter, checkpointer...). Backends that
-      // exited during the interval are not counted; the benchmark keeps its connections open.
-      pg = proc_cpu(*postmaster_).value_or(0);
-      if (DIR* d = opendir("/proc")) {
-        while (dirent* e = readdir(d)) {
-          if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-          pid_t ppid = 0;
-          const auto pid = static_cast<pid_t>(std::atol(e->d_name));
-          if (auto c = proc_cpu(pid, &ppid); c && ppid == *postmaster_) pg += *c;
-        }
-        closedir(d);
-      }
-    }
-    s.cpu.emplace_back("postgres", pg);
-    s.cpu.emplace_back("rabbitmq", beam_ ? proc_cpu(*beam_).value_or(-1) : -1);
-    s.cpu.emplace_back("bench", proc_cpu(getpid()).value_or(-1));
-    std::tie(s.busy, s.total) = machine_cpu();
-  }
-  std::vector<std::pair<std::string, pid_t>> procs_;
-  std::optional<pid_t> postmaster_, beam_;
-  Clock::time_point start_;
-  Snap begin_;
-};
 
 // ---------------------------------------------------------------------------------------------
 // PostgreSQL
 
-void recreate_db(const Options& o, const std::string& name) {
-  pqxx::connection c(db_url(o, "postgres"));
-  pqxx::nontransaction tx(c);
-  tx.exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)");
-  tx.exec("CREATE DATABASE " + name);
-}
-
-void drop_db(const Options& o, const std::string& name) {
-  try {
-    pqxx::connection c(db_url(o, "postgres"));
-    pqxx::nontransaction tx(c);
-    tx.exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)");
-  } catch (const std::exception& e) {
-    say(std::string("could not drop database ") + name + ": " + e.what());
-  }
-}
-
-void exec_sql(const std::string& url, const std::string& sql) {
-  pqxx::connection c(url);
-  pqxx::nontransaction tx(c);
-  tx.exec(sql);
-}
-
-struct LoadResult {
-  std::uint64_t ops = 0;
-  double seconds = 0, rate = 0, p50_ms = 0, p99_ms = 0;
-  std::string cpu;
-};
-
-using Statement = std::function<void(pqxx::nontransaction&, int client, std::uint64_t n)>;
-
-/// `clients` connections, each running `stmt` in autocommit (one statement = one transaction)
-/// as fast as it can for `seconds`.
-LoadResult pg_load(const std::string& url, int clients, double seconds, const std::vector<std::string>& setup,
-                   const std::string& prepared_sql, const Statement& stmt, const Options& o) {
-  std::atomic<int> ready{0};
-  std::atomic<bool> go{false};
-  Clock::time_point end{};
-  std::mutex mu;
-  std::vector<double> lat;
-  std::uint64_t ops = 0;
-  std::string error;
-  std::vector<std::thread> threads;
-  for (int i = 0; i < clients; ++i) {
-    threads.emplace_back([&, i] {
-      std::vector<double> mine;
-      mine.reserve(200'000);
-      std::uint64_t n = 0;
-      try {
-        pqxx::connection c(url);
-        {
-          pqxx::nontransaction s(c);
-          for (const auto& sql : setup) s.exec(sql);
-        }
-        c.prepare("s", prepared_sql);
-        pqxx::nontransaction tx(c);
-        ++ready;
-        while (!go.load()) std::this_thread::sleep_for(1ms);
-        for (;;) {
-          const auto t = Clock::now();
-          if (t >= end) break;
-          stmt(tx, i, n++);
-          mine.push_back(ms_between(t, Clock::now()));
-        }
-      } catch (const std::exception& e) {
-        std::lock_guard l(mu);
-        error = e.what();
-        ++ready;
-      }
-      std::lock_guard l(mu);
-      lat.insert(lat.end(), mine.begin(), mine.end());
-      ops += mine.size();
-    });
-  }
-  while (ready.load() < clients) std::this_thread::sleep_for(5ms);
-  CpuMeter cpu(o, {});
-  const auto start = Clock::now();
-  end = start + std::chrono::duration_cast<Clock::duration>(Secs(seconds));
-  go = true;
-  for (auto& t : threads) t.join();
-  const double wall = Secs(Clock::now() - start).count();
-  if (!error.empty()) throw std::runtime_error("PostgreSQL load: " + error);
-  LoadResult r;
-  r.cpu = cpu.finish();
-  r.ops = ops;
-  r.seconds = wall;
-  r.rate = static_cast<double>(ops) / wall;
-  r.p50_ms = quantile(lat, 0.5);
-  r.p99_ms = quantile(lat, 0.99);
-  return r;
-}
-
 // ---------------------------------------------------------------------------------------------
 // RabbitMQ
-
-std::string payload_json(const std::string& aggregate_id) {
-  return "{\"order_id\":\"" + aggregate_id + "\",\"status\":\"created\",\"amount_cents\":12950,\"note\":\"" +
-         std::string(100, 'x') + "\"}";
-}
-
-oss::amqp::ConnectionOptions amqp_options(const Options& o, const std::string& name) {
-  oss::amqp::ConnectionOptions c;
-  c.url = o.amqp;
-  c.connection_name = name;
-  return c;
-}
-
-void declare_quorum_queue(oss::amqp::Connection& c, const std::string& exchange, const std::string& queue) {
-  c.declare_exchange(exchange, "topic", true);
-  oss::amqp::QueueOptions q;
-  q.durable = true;
-  q.arguments = {{"x-queue-type", std::string("quorum")}};
-  c.declare_queue(queue, q);
-  c.bind_queue(queue, exchange, "#");
-}
-
-struct ConfirmResult {
-  std::uint64_t msgs = 0, nacked = 0;
-  double seconds = 0, rate = 0, p50_ms = 0, p99_ms = 0;
-  std::size_t body_bytes = 0;
-  std::string cpu;
-};
-
-/// Persistent, mandatory publishes through a topic exchange into a quorum queue, at most
-/// `window` unconfirmed at any time, for `seconds`. Messages look like the relay's (same body
-/// size, same headers).
-ConfirmResult amqp_confirm_rate(const Options& o, std::size_t window, double seconds) {
-  oss::amqp::Connection c(amqp_options(o, "bench-raw"));
-  declare_quorum_queue(c, o.raw_exchange, o.raw_queue);
-  c.purge_queue(o.raw_queue);
-  c.enable_confirms();
-  oss::amqp::Message m;
-  m.exchange = o.raw_exchange;
-  m.routing_key = "raw.created";
-  m.type = "created";
-  m.persistent = true;
-  const std::string agg = "o-1-123";
-  m.body = "{\"event_id\":\"8a1f4c62-8e0b-4d3e-9b7a-2f4c1e9d0a11\",\"source\":\"steady2000\",\"aggregate_type\":\"order\","
-           "\"aggregate_id\":\"" + agg + "\",\"sequence\":17,\"event_type\":\"created\","
-           "\"occurred_at\":\"2025-01-01T12:00:00.123456Z\",\"payload\":" + payload_json(agg) + "}";
-  m.headers = {{"x-aggregate-id", agg}, {"x-source", std::string("raw")}, {"x-sequence", std::int64_t{17}}};
-  std::vector<Clock::time_point> sent;
-  sent.reserve(1u << 20);
-  std::vector<double> lat;
-  lat.reserve(1u << 20);
-  std::uint64_t published = 0, settled = 0, nacked = 0;
-  auto absorb = [&](const oss::amqp::ConfirmBatch& b) {
-    const auto now = Clock::now();
-    for (auto tag : b.acked)
-      if (tag >= 1 && tag <= sent.size()) lat.push_back(ms_between(sent[tag - 1], now));
-    settled += b.acked.size() + b.nacked.size();
-    nacked += b.nacked.size();
-  };
-  CpuMeter cpu(o, {});
-  const auto start = Clock::now();
-  const auto end = start + std::chrono::duration_cast<Clock::duration>(Secs(seconds));
-  while (Clock::now() < end) {
-    while (published - settled < window) {
-      m.message_id = "raw-" + std::to_string(published + 1);
-      sent.push_back(Clock::now());
-      const auto tag = c.publish(m, true);
-      ++published;
-      if (tag != published) throw std::runtime_error("unexpected publish sequence number");
-    }
-    absorb(c.wait_confirms(published - window + 1, 10s));
-  }
-  absorb(c.wait_confirms(published, 30s));
-  const double wall = Secs(Clock::now() - start).count();
-  ConfirmResult r;
-  r.cpu = cpu.finish();
-  r.msgs = settled - nacked;
-  r.nacked = nacked;
-  r.seconds = wall;
-  r.rate = static_cast<double>(r.msgs) / wall;
-  r.p50_ms = quantile(lat, 0.5);
-  r.p99_ms = quantile(lat, 0.99);
-  r.body_bytes = m.body.size();
-  if (published != settled) say("warning: " + std::to_string(published - settled) + " confirms missing");
-  c.purge_queue(o.raw_queue);
-  return r;
-}
-std::string shell_out(const std::string& cmd) {
-  std::string out;
-  if (FILE* p = popen(cmd.c_str(), "r")) {
-    char buf[512];
-    while (fgets(buf, sizeof buf, p)) out += buf;
-    pclose(p);
-  }
-  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
-  return out;
-}
 
 // ---------------------------------------------------------------------------------------------
 // The pipeline's processes
@@ -707,24 +182,13 @@ class Child {
   Child& operator=(const Child&) = delete;
   pid_t pid() const { return pid_; }
   const std::string& name() const { return name_; }
-  void wait_ready(std::chrono::seconds timeout) {
-    const auto until = Clock::now() + timeout;
-    while (Clock::now() < until) {
-      if (auto st = wait_child(pid_, 0ms)) {
-        pid_ = -1;
-        throw std::runtime_error(name_ + " exited during startup (status " + std::to_string(*st) + ")");
-      }
-      if (auto r = http_get(port_, "/readyz"); r && r->first == 200) return;
-      std::this_thread::sleep_for(50ms);
-    }
-    throw std::runtime_error(name_ + " did not become ready");
-  }
+  void wait_ready(std::chrono::seconds timeout) { bench::wait_ready(pid_, port_, timeout, name_); }
   std::string metrics() {
     auto r = http_get(port_, "/metrics");
     return r ? r->second : std::string();
   }
   void stop() {
-    if (pid_ > 0) stop_child(pid_);
+    if (pid_ > 0) stop_child(pid_, "child " + std::to_string(pid_));
     pid_ = -1;
   }
 
@@ -785,15 +249,6 @@ constexpr LifecycleStep kLifecycle[6] = {{"crm", "SUBMITTED"},       {"mes", "PR
 const char* kEmitSql =
     "SELECT outbox.emit($1, 'order', $2, 'order.status_changed', "
     "jsonb_build_object('status', $3::text, 'actor', 'e2e_bench'))";
-
-std::int64_t scalar(pqxx::connection& c, const std::string& sql) {
-  pqxx::nontransaction tx(c);
-  return tx.exec(sql)[0][0].as<std::int64_t>();
-}
-
-double epoch_now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 void set_notify(const Options& o, bool on) {
   for (const auto& db : {o.crm_db, o.mes_db})
@@ -1261,19 +716,7 @@ std::string report(const Options& o, const Results& r) {
 
 int run(const Options& o) {
   Results res;
-  {
-    utsname u{};
-    uname(&u);
-    res.machine = std::to_string(std::thread::hardware_concurrency()) + " CPUs (nproc " + shell_out("nproc") + "), " +
-                  u.sysname + " " + u.release;
-    res.cpu_model = shell_out("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'");
-    res.date = shell_out("date -u '+%Y-%m-%d %H:%M UTC'");
-    pqxx::connection c(db_url(o, "postgres"));
-    pqxx::nontransaction tx(c);
-    res.pg_version = "PostgreSQL " + tx.exec("SHOW server_version")[0][0].as<std::string>() + " (fsync " +
-                     tx.exec("SHOW fsync")[0][0].as<std::string>() + ", synchronous_commit " +
-                     tx.exec("SHOW synchronous_commit")[0][0].as<std::string>() + ")";
-  }
+  describe_run(o, res.machine, res.cpu_model, res.date, res.pg_version);
   { std::ofstream log(o.log, std::ios::trunc); }
   say("run id " + o.id + "; child logs in " + o.log);
 
@@ -1290,7 +733,7 @@ int run(const Options& o) {
                     "INSERT INTO raw_commit (client, n, payload) VALUES ($1, $2, $3::jsonb)", insert, o);
   say("  PostgreSQL 8 clients: " + fmt_num(res.pg8.rate) + " commits/s");
   drop_db(o, o.raw_db);
-  res.w500 = amqp_confirm_rate(o, 500, o.raw_amqp_seconds);
+  res.w500 = amqp_confirm_rate(o, "bench-raw", o.raw_exchange, o.raw_queue, 500, o.raw_amqp_seconds);
   say("  RabbitMQ window 500: " + fmt_num(res.w500.rate) + " msg/s");
 
   say("setting up databases " + o.crm_db + ", " + o.mes_db + ", " + o.oss_db);
@@ -1308,15 +751,10 @@ int run(const Options& o) {
   res.drain = backlog_drain(o, o.fast_poll);
 
   const std::string md = report(o, res);
-  std::cout << md << std::flush;
-  if (!o.markdown_out.empty()) {
-    std::ofstream f(o.markdown_out, std::ios::trunc);
-    f << md;
-  }
+  emit_report(md, o.markdown_out);
   if (!o.keep) {
     for (const auto& db : {o.crm_db, o.mes_db, o.oss_db}) drop_db(o, db);
-    try {
-      oss::amqp::Connection a(amqp_options(o, "e2e_bench-cleanup"));
+    amqp_cleanup(o, "e2e_bench-cleanup", [&o](oss::amqp::Connection& a) {
       a.delete_queue(o.raw_queue);
       a.delete_exchange(o.raw_exchange);
       a.delete_queue(o.queue);
@@ -1324,9 +762,7 @@ int run(const Options& o) {
       for (const char* tier : {"1s", "5s", "30s", "120s"}) a.delete_queue(o.queue + ".retry." + tier);
       a.delete_exchange(o.exchange);
       a.delete_exchange(o.notifications);
-    } catch (const std::exception& e) {
-      say(std::string("cleanup: ") + e.what());
-    }
+    });
   }
   return 0;
 }
@@ -1334,12 +770,7 @@ int run(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  bench::set_program("e2e_bench");
   const Options o = parse_args(argc, argv);
-  signal(SIGPIPE, SIG_IGN);
-  try {
-    return run(o);
-  } catch (const std::exception& e) {
-    std::cerr << "e2e_bench: error: " << e.what() << "\n";
-    return 1;
-  }
+  return bench::guarded_main("e2e_bench", [&] { return run(o); });
 }

@@ -47,71 +47,19 @@
 #include <thread>
 #include <vector>
 
+#include "bench_support.hpp"
 #include "oss/amqp/connection.hpp"
-
-extern char** environ;
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-using Secs = std::chrono::duration<double>;
+using namespace bench;
 using namespace std::chrono_literals;
-
-const Clock::time_point g_t0 = Clock::now();
-
-void say(const std::string& msg) {
-  std::cerr << "[relay_bench +" << std::fixed << std::setprecision(1) << Secs(Clock::now() - g_t0).count() << "s] "
-            << msg << std::endl;
-}
-
-std::string fmt_num(double v, int prec = 0) {
-  if (!std::isfinite(v)) return "n/a";
-  std::ostringstream o;
-  o << std::fixed << std::setprecision(prec) << v;
-  std::string s = o.str();
-  // Thousands separators for the integer part.
-  const auto dot = s.find('.');
-  std::string ip = s.substr(0, dot == std::string::npos ? s.size() : dot);
-  const std::string rest = dot == std::string::npos ? "" : s.substr(dot);
-  std::string sign;
-  if (!ip.empty() && ip[0] == '-') {
-    sign = "-";
-    ip.erase(0, 1);
-  }
-  std::string out;
-  for (std::size_t i = 0; i < ip.size(); ++i) {
-    if (i > 0 && (ip.size() - i) % 3 == 0) out += ',';
-    out += ip[i];
-  }
-  return sign + out + rest;
-}
-
-std::string fmt_pct(double ratio) { return std::isfinite(ratio) ? fmt_num(ratio * 100.0, 1) + " %" : "n/a"; }
-
-double ms_between(Clock::time_point a, Clock::time_point b) {
-  return std::chrono::duration<double, std::milli>(b - a).count();
-}
-
-/// Linear-interpolated quantile of a sample (q in [0,1]); NaN when empty.
-double quantile(std::vector<double> v, double q) {
-  if (v.empty()) return std::numeric_limits<double>::quiet_NaN();
-  std::sort(v.begin(), v.end());
-  const double pos = q * static_cast<double>(v.size() - 1);
-  const auto lo = static_cast<std::size_t>(std::floor(pos));
-  const auto hi = std::min(lo + 1, v.size() - 1);
-  const double frac = pos - static_cast<double>(lo);
-  return v[lo] + (v[hi] - v[lo]) * frac;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Options
 
-struct Options {
-  std::string pg_base, amqp, relay;
-  bool quick = false;
-  bool keep = false;
-  std::string markdown_out;
-  std::string servers_dir;  // for CPU attribution (postmaster.pid, rabbit.pid); optional
+struct Options : CommonOptions {
+  std::string relay;
   std::string relay_log = "/tmp/relay_bench.relay.log";
   std::string batch_size = "500";
   double raw_pg_seconds = 10, raw_amqp_seconds = 8, one_at_a_time_seconds = 5, emit_seconds = 10;
@@ -123,31 +71,18 @@ struct Options {
 };
 
 [[noreturn]] void usage(const std::string& problem) {
-  if (!problem.empty()) std::cerr << "relay_bench: " << problem << "\n\n";
-  std::cerr << "relay_bench --pg-base postgresql://user:pw@host:port --amqp amqp://u:p@host:port/%2f "
-               "--relay build/bin/outbox-relay [--quick] [--batch-size N] [--backlog N] "
-               "[--steady-seconds S] [--steady-rates 500,2000] [--markdown-out FILE] "
-               "[--servers-dir DIR] [--relay-log FILE] [--keep]\n";
-  std::exit(2);
+  usage_exit("relay_bench", problem,
+             "relay_bench --pg-base postgresql://user:pw@host:port --amqp amqp://u:p@host:port/%2f "
+             "--relay build/bin/outbox-relay [--quick] [--batch-size N] [--backlog N] "
+             "[--steady-seconds S] [--steady-rates 500,2000] [--markdown-out FILE] "
+             "[--servers-dir DIR] [--relay-log FILE] [--keep]");
 }
 
 Options parse_args(int argc, char** argv) {
   Options o;
   bool backlog_set = false, steady_set = false;
-  std::vector<std::string> a(argv + 1, argv + argc);
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    auto value = [&]() -> std::string {
-      if (i + 1 >= a.size()) usage(a[i] + " needs a value");
-      return a[++i];
-    };
-    const std::string& f = a[i];
-    if (f == "--pg-base") o.pg_base = value();
-    else if (f == "--amqp") o.amqp = value();
-    else if (f == "--relay") o.relay = value();
-    else if (f == "--quick") o.quick = true;
-    else if (f == "--keep") o.keep = true;
-    else if (f == "--markdown-out") o.markdown_out = value();
-    else if (f == "--servers-dir") o.servers_dir = value();
+  parse_flags(argc, argv, o, usage, [&](const std::string& f, const std::function<std::string()>& value) {
+    if (f == "--relay") o.relay = value();
     else if (f == "--relay-log") o.relay_log = value();
     else if (f == "--batch-size") o.batch_size = value();
     else if (f == "--backlog") {
@@ -157,18 +92,14 @@ Options parse_args(int argc, char** argv) {
       o.steady_seconds = std::stod(value());
       steady_set = true;
     } else if (f == "--steady-rates") {
-      o.steady_rates.clear();
-      std::stringstream ss(value());
-      std::string item;
-      while (std::getline(ss, item, ',')) o.steady_rates.push_back(std::stod(item));
-    } else if (f == "--help" || f == "-h") usage("");
-    else usage("unknown flag " + f);
-  }
+      o.steady_rates = parse_list(value());
+    } else {
+      return false;
+    }
+    return true;
+  });
   if (o.pg_base.empty() || o.amqp.empty() || o.relay.empty()) usage("--pg-base, --amqp and --relay are required");
-  while (!o.pg_base.empty() && o.pg_base.back() == '/') o.pg_base.pop_back();
-  if (o.servers_dir.empty()) {
-    if (const char* d = std::getenv("OSS_SERVERS_DIR")) o.servers_dir = d;
-  }
+  finish_common(o);
   if (o.quick) {
     o.raw_pg_seconds = 3;
     o.raw_amqp_seconds = 3;
@@ -181,363 +112,11 @@ Options parse_args(int argc, char** argv) {
   return o;
 }
 
-std::string db_url(const Options& o, const std::string& db) { return o.pg_base + "/" + db; }
-
 // ---------------------------------------------------------------------------------------------
 // Child processes, HTTP, /proc
 
-pid_t spawn(const std::vector<std::string>& args, const std::string& log_path) {
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
-  std::vector<char*> argv;
-  for (const auto& s : args) argv.push_back(const_cast<char*>(s.c_str()));
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  const int rc = posix_spawn(&pid, args.at(0).c_str(), &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) throw std::runtime_error("posix_spawn " + args.at(0) + ": " + std::strerror(rc));
-  return pid;
-}
-
-/// Waits up to `timeout` for the child; returns its wait status, or nullopt if still running.
-std::optional<int> wait_child(pid_t pid, std::chrono::milliseconds timeout) {
-  const auto until = Clock::now() + timeout;
-  for (;;) {
-    int status = 0;
-    const pid_t r = waitpid(pid, &status, WNOHANG);
-    if (r == pid) return status;
-    if (r < 0) return -1;
-    if (Clock::now() >= until) return std::nullopt;
-    std::this_thread::sleep_for(20ms);
-  }
-}
-
-void stop_child(pid_t pid) {
-  kill(pid, SIGTERM);
-  if (!wait_child(pid, 20s)) {
-    say("relay did not stop on SIGTERM within 20 s; SIGKILL");
-    kill(pid, SIGKILL);
-    wait_child(pid, 5s);
-  }
-}
-
-void run_to_completion(const std::vector<std::string>& args, const std::string& log_path) {
-  const pid_t pid = spawn(args, log_path);
-  const auto st = wait_child(pid, 120s);
-  if (!st) {
-    kill(pid, SIGKILL);
-    wait_child(pid, 5s);
-    throw std::runtime_error(args.at(0) + " did not finish in 120 s");
-  }
-  if (!WIFEXITED(*st) || WEXITSTATUS(*st) != 0)
-    throw std::runtime_error(args.at(0) + " " + args.at(1) + " failed (see " + log_path + ")");
-}
-
-int free_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = 0;
-  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-  if (bind(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0) {
-    close(fd);
-    throw std::runtime_error("cannot bind a free port");
-  }
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  const int port = ntohs(a.sin_port);
-  close(fd);
-  return port;
-}
-
-/// GET http://127.0.0.1:port/path; returns (status, body) or nullopt when not reachable.
-std::optional<std::pair<int, std::string>> http_get(int port, const std::string& path) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return std::nullopt;
-  timeval tv{};
-  tv.tv_sec = 3;
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-  if (connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0) {
-    close(fd);
-    return std::nullopt;
-  }
-  const std::string req = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-  if (send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
-    close(fd);
-    return std::nullopt;
-  }
-  std::string resp;
-  char buf[8192];
-  for (;;) {
-    const ssize_t n = recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) break;
-    resp.append(buf, static_cast<std::size_t>(n));
-  }
-  close(fd);
-  if (resp.rfind("HTTP/1.", 0) != 0 || resp.size() < 12) return std::nullopt;
-  const int status = std::atoi(resp.substr(9, 3).c_str());
-  const auto body_at = resp.find("\r\n\r\n");
-  return std::make_pair(status, body_at == std::string::npos ? std::string() : resp.substr(body_at + 4));
-}
-
-struct Histogram {
-  std::vector<std::pair<double, double>> buckets;  // (le, cumulative count)
-  double count = 0, sum = 0;
-};
-
-double metric_value(const std::string& line) {
-  const auto sp = line.rfind(' ');
-  return sp == std::string::npos ? 0.0 : std::atof(line.c_str() + sp + 1);
-}
-
-Histogram parse_histogram(const std::string& text, const std::string& name) {
-  Histogram h;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(name + "_bucket{", 0) == 0) {
-      const auto le_at = line.find("le=\"");
-      if (le_at == std::string::npos) continue;
-      const auto le_end = line.find('"', le_at + 4);
-      const std::string le = line.substr(le_at + 4, le_end - le_at - 4);
-      const double bound = le == "+Inf" ? std::numeric_limits<double>::infinity() : std::atof(le.c_str());
-      h.buckets.emplace_back(bound, metric_value(line));
-    } else if (line.rfind(name + "_count", 0) == 0) {
-      h.count = metric_value(line);
-    } else if (line.rfind(name + "_sum", 0) == 0) {
-      h.sum = metric_value(line);
-    }
-  }
-  std::sort(h.buckets.begin(), h.buckets.end());
-  return h;
-}
-
-/// Prometheus-style histogram_quantile (linear inside the bucket).
-double histogram_quantile(const Histogram& h, double q) {
-  if (h.count <= 0 || h.buckets.empty()) return std::numeric_limits<double>::quiet_NaN();
-  const double rank = q * h.count;
-  double prev_le = 0, prev_cum = 0;
-  for (const auto& [le, cum] : h.buckets) {
-    if (cum >= rank) {
-      if (std::isinf(le)) return prev_le;
-      if (cum <= prev_cum) return le;
-      return prev_le + (le - prev_le) * (rank - prev_cum) / (cum - prev_cum);
-    }
-    prev_le = le;
-    prev_cum = cum;
-  }
-  return prev_le;
-}
-
-double sum_metric(const std::string& text, const std::string& name) {
-  std::istringstream in(text);
-  std::string line;
-  double total = 0;
-  while (std::getline(in, line))
-    if (line.rfind(name + "{", 0) == 0 || line.rfind(name + " ", 0) == 0) total += metric_value(line);
-  return total;
-}
-
-/// CPU time (seconds) of one process, from /proc/PID/stat; ppid through `ppid_out`.
-std::optional<double> proc_cpu(pid_t pid, pid_t* ppid_out = nullptr) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string s;
-  if (!std::getline(f, s)) return std::nullopt;
-  const auto rp = s.rfind(')');
-  if (rp == std::string::npos) return std::nullopt;
-  std::istringstream in(s.substr(rp + 2));
-  std::vector<std::string> fields;
-  std::string x;
-  while (in >> x) fields.push_back(x);
-  // fields[0] = state (field 3); utime = field 14, stime = field 15 -> fields[11], fields[12].
-  if (fields.size() < 13) return std::nullopt;
-  if (ppid_out) *ppid_out = static_cast<pid_t>(std::stol(fields[1]));
-  const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
-  return (std::stod(fields[11]) + std::stod(fields[12])) / ticks;
-}
-
-std::optional<pid_t> read_pid_file(const std::string& path) {
-  std::ifstream f(path);
-  long pid = 0;
-  if (!(f >> pid) || pid <= 0) return std::nullopt;
-  return static_cast<pid_t>(pid);
-}
-
-/// Machine-wide busy/total jiffies from /proc/stat.
-std::pair<double, double> machine_cpu() {
-  std::ifstream f("/proc/stat");
-  std::string cpu;
-  f >> cpu;
-  std::vector<double> v;
-  double x = 0;
-  for (int i = 0; i < 8 && (f >> x); ++i) v.push_back(x);
-  if (v.size() < 5) return {0, 0};
-  double total = 0;
-  for (double d : v) total += d;
-  const double idle = v[3] + v[4];
-  return {total - idle, total};
-}
-
-/// CPU used per component over an interval, in cores (CPU seconds per wall second).
-class CpuMeter {
- public:
-  CpuMeter(const Options& o, std::optional<pid_t> relay_pid) : relay_pid_(relay_pid) {
-    if (!o.servers_dir.empty()) {
-      postmaster_ = read_pid_file(o.servers_dir + "/pg/data/postmaster.pid");
-      beam_ = read_pid_file(o.servers_dir + "/rabbit/rabbit.pid");
-    }
-    start_ = Clock::now();
-    snap(begin_);
-  }
-  /// e.g. "relay 0.41, postgres 0.95, rabbitmq 0.40, bench 0.10; machine 93 % busy"
-  std::string finish() {
-    Snap end;
-    snap(end);
-    const double wall = Secs(Clock::now() - start_).count();
-    std::ostringstream o;
-    o << std::fixed << std::setprecision(2);
-    auto part = [&](const char* name, double a, double b) {
-      if (a >= 0 && b >= 0) o << name << ' ' << (b - a) / wall << ", ";
-    };
-    part("relay", begin_.relay, end.relay);
-    part("postgres", begin_.pg, end.pg);
-    part("rabbitmq", begin_.beam, end.beam);
-    part("bench", begin_.self, end.self);
-    const double busy = end.busy - begin_.busy, total = end.total - begin_.total;
-    o << std::setprecision(0) << "machine " << (total > 0 ? 100.0 * busy / total : 0.0) << " % busy";
-    return o.str();
-  }
-
- private:
-  struct Snap {
-    double relay = -1, pg = -1, beam = -1, self = -1, busy = 0, total = 0;
-  };
-  void snap(Snap& s) {
-    if (relay_pid_) s.relay = proc_cpu(*relay_pid_).value_or(-1);
-    if (beam_) s.beam = proc_cpu(*beam_).value_or(-1);
-    s.self = proc_cpu(getpid()).value_or(-1);
-    if (postmaster_) {
-      // The postmaster and its children (backends, walwriter, checkpointer...). Backends that
-      // exited during the interval are not counted; the benchmark keeps its connections open.
-      double total = proc_cpu(*postmaster_).value_or(0);
-      if (DIR* d = opendir("/proc")) {
-        while (dirent* e = readdir(d)) {
-          if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-          pid_t ppid = 0;
-          const auto pid = static_cast<pid_t>(std::atol(e->d_name));
-          if (auto c = proc_cpu(pid, &ppid); c && ppid == *postmaster_) total += *c;
-        }
-        closedir(d);
-      }
-      s.pg = total;
-    }
-    std::tie(s.busy, s.total) = machine_cpu();
-  }
-  std::optional<pid_t> relay_pid_, postmaster_, beam_;
-  Clock::time_point start_;
-  Snap begin_;
-};
-
 // ---------------------------------------------------------------------------------------------
 // PostgreSQL
-
-void recreate_db(const Options& o, const std::string& name) {
-  pqxx::connection c(db_url(o, "postgres"));
-  pqxx::nontransaction tx(c);
-  tx.exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)");
-  tx.exec("CREATE DATABASE " + name);
-}
-
-void drop_db(const Options& o, const std::string& name) {
-  try {
-    pqxx::connection c(db_url(o, "postgres"));
-    pqxx::nontransaction tx(c);
-    tx.exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)");
-  } catch (const std::exception& e) {
-    say(std::string("could not drop database ") + name + ": " + e.what());
-  }
-}
-
-void exec_sql(const std::string& url, const std::string& sql) {
-  pqxx::connection c(url);
-  pqxx::nontransaction tx(c);
-  tx.exec(sql);
-}
-
-struct LoadResult {
-  std::uint64_t ops = 0;
-  double seconds = 0, rate = 0, p50_ms = 0, p99_ms = 0;
-  std::string cpu;
-};
-
-using Statement = std::function<void(pqxx::nontransaction&, int client, std::uint64_t n)>;
-
-/// `clients` connections, each running `stmt` in autocommit (one statement = one transaction)
-/// as fast as it can for `seconds`.
-LoadResult pg_load(const std::string& url, int clients, double seconds, const std::vector<std::string>& setup,
-                   const std::string& prepared_sql, const Statement& stmt, const Options& o) {
-  std::atomic<int> ready{0};
-  std::atomic<bool> go{false};
-  Clock::time_point end{};
-  std::mutex mu;
-  std::vector<double> lat;
-  std::uint64_t ops = 0;
-  std::string error;
-  std::vector<std::thread> threads;
-  for (int i = 0; i < clients; ++i) {
-    threads.emplace_back([&, i] {
-      std::vector<double> mine;
-      mine.reserve(200'000);
-      std::uint64_t n = 0;
-      try {
-        pqxx::connection c(url);
-        {
-          pqxx::nontransaction s(c);
-          for (const auto& sql : setup) s.exec(sql);
-        }
-        c.prepare("s", prepared_sql);
-        pqxx::nontransaction tx(c);
-        ++ready;
-        while (!go.load()) std::this_thread::sleep_for(1ms);
-        for (;;) {
-          const auto t = Clock::now();
-          if (t >= end) break;
-          stmt(tx, i, n++);
-          mine.push_back(ms_between(t, Clock::now()));
-        }
-      } catch (const std::exception& e) {
-        std::lock_guard l(mu);
-        error = e.what();
-        ++ready;
-      }
-      std::lock_guard l(mu);
-      lat.insert(lat.end(), mine.begin(), mine.end());
-      ops += mine.size();
-    });
-  }
-  while (ready.load() < clients) std::this_thread::sleep_for(5ms);
-  CpuMeter cpu(o, std::nullopt);
-  const auto start = Clock::now();
-  end = start + std::chrono::duration_cast<Clock::duration>(Secs(seconds));
-  go = true;
-  for (auto& t : threads) t.join();
-  const double wall = Secs(Clock::now() - start).count();
-  if (!error.empty()) throw std::runtime_error("PostgreSQL load: " + error);
-  LoadResult r;
-  r.cpu = cpu.finish();
-  r.ops = ops;
-  r.seconds = wall;
-  r.rate = static_cast<double>(ops) / wall;
-  r.p50_ms = quantile(lat, 0.5);
-  r.p99_ms = quantile(lat, 0.99);
-  return r;
-}
 
 /// A LISTEN connection draining outbox_events notifications, as a running relay would hold.
 class Listener {
@@ -581,100 +160,13 @@ class Listener {
 
 const char* kEmitSql = "SELECT outbox.emit($1, 'order', $2, 'created', $3::jsonb)";
 
-std::string payload_json(const std::string& aggregate_id) {
-  return "{\"order_id\":\"" + aggregate_id + "\",\"status\":\"created\",\"amount_cents\":12950,\"note\":\"" +
-         std::string(100, 'x') + "\"}";
-}
-
 // ---------------------------------------------------------------------------------------------
 // RabbitMQ
-
-oss::amqp::ConnectionOptions amqp_options(const Options& o, const std::string& name) {
-  oss::amqp::ConnectionOptions c;
-  c.url = o.amqp;
-  c.connection_name = name;
-  return c;
-}
 
 const char* kRelayExchange = "relay_bench.events";
 const char* kRelayQueue = "relay_bench.relay";
 const char* kRawExchange = "relay_bench.raw";
 const char* kRawQueue = "relay_bench.raw";
-
-void declare_quorum_queue(oss::amqp::Connection& c, const std::string& exchange, const std::string& queue) {
-  c.declare_exchange(exchange, "topic", true);
-  oss::amqp::QueueOptions q;
-  q.durable = true;
-  q.arguments = {{"x-queue-type", std::string("quorum")}};
-  c.declare_queue(queue, q);
-  c.bind_queue(queue, exchange, "#");
-}
-
-struct ConfirmResult {
-  std::uint64_t msgs = 0, nacked = 0;
-  double seconds = 0, rate = 0, p50_ms = 0, p99_ms = 0;
-  std::size_t body_bytes = 0;
-  std::string cpu;
-};
-
-/// Persistent, mandatory publishes through a topic exchange into a quorum queue, at most
-/// `window` unconfirmed at any time, for `seconds`. Messages look like the relay's (same body
-/// size, same headers).
-ConfirmResult amqp_confirm_rate(const Options& o, std::size_t window, double seconds) {
-  oss::amqp::Connection c(amqp_options(o, "relay_bench-raw"));
-  declare_quorum_queue(c, kRawExchange, kRawQueue);
-  c.purge_queue(kRawQueue);
-  c.enable_confirms();
-  oss::amqp::Message m;
-  m.exchange = kRawExchange;
-  m.routing_key = "raw.created";
-  m.type = "created";
-  m.persistent = true;
-  const std::string agg = "o-1-123";
-  m.body = "{\"event_id\":\"8a1f4c62-8e0b-4d3e-9b7a-2f4c1e9d0a11\",\"source\":\"steady2000\",\"aggregate_type\":\"order\","
-           "\"aggregate_id\":\"" + agg + "\",\"sequence\":17,\"event_type\":\"created\","
-           "\"occurred_at\":\"2025-01-01T12:00:00.123456Z\",\"payload\":" + payload_json(agg) + "}";
-  m.headers = {{"x-aggregate-id", agg}, {"x-source", std::string("raw")}, {"x-sequence", std::int64_t{17}}};
-  std::vector<Clock::time_point> sent;
-  sent.reserve(1u << 20);
-  std::vector<double> lat;
-  lat.reserve(1u << 20);
-  std::uint64_t published = 0, settled = 0, nacked = 0;
-  auto absorb = [&](const oss::amqp::ConfirmBatch& b) {
-    const auto now = Clock::now();
-    for (auto tag : b.acked)
-      if (tag >= 1 && tag <= sent.size()) lat.push_back(ms_between(sent[tag - 1], now));
-    settled += b.acked.size() + b.nacked.size();
-    nacked += b.nacked.size();
-  };
-  CpuMeter cpu(o, std::nullopt);
-  const auto start = Clock::now();
-  const auto end = start + std::chrono::duration_cast<Clock::duration>(Secs(seconds));
-  while (Clock::now() < end) {
-    while (published - settled < window) {
-      m.message_id = "raw-" + std::to_string(published + 1);
-      sent.push_back(Clock::now());
-      const auto tag = c.publish(m, true);
-      ++published;
-      if (tag != published) throw std::runtime_error("unexpected publish sequence number");
-    }
-    absorb(c.wait_confirms(published - window + 1, 10s));
-  }
-  absorb(c.wait_confirms(published, 30s));
-  const double wall = Secs(Clock::now() - start).count();
-  ConfirmResult r;
-  r.cpu = cpu.finish();
-  r.msgs = settled - nacked;
-  r.nacked = nacked;
-  r.seconds = wall;
-  r.rate = static_cast<double>(r.msgs) / wall;
-  r.p50_ms = quantile(lat, 0.5);
-  r.p99_ms = quantile(lat, 0.99);
-  r.body_bytes = m.body.size();
-  if (published != settled) say("warning: " + std::to_string(published - settled) + " confirms missing");
-  c.purge_queue(kRawQueue);
-  return r;
-}
 
 // ---------------------------------------------------------------------------------------------
 // The relay
@@ -691,31 +183,20 @@ class RelayProcess {
                  o.relay_log);
   }
   ~RelayProcess() {
-    if (pid_ > 0) stop_child(pid_);
+    if (pid_ > 0) stop_child(pid_, "relay");
   }
   RelayProcess(const RelayProcess&) = delete;
   RelayProcess& operator=(const RelayProcess&) = delete;
 
   pid_t pid() const { return pid_; }
   /// Waits until /readyz answers 200 (database and broker reached, loop running).
-  void wait_ready(std::chrono::seconds timeout) {
-    const auto until = Clock::now() + timeout;
-    while (Clock::now() < until) {
-      if (auto st = wait_child(pid_, 0ms)) {
-        pid_ = -1;
-        throw std::runtime_error("the relay exited during startup (status " + std::to_string(*st) + ")");
-      }
-      if (auto r = http_get(port_, "/readyz"); r && r->first == 200) return;
-      std::this_thread::sleep_for(50ms);
-    }
-    throw std::runtime_error("the relay did not become ready");
-  }
+  void wait_ready(std::chrono::seconds timeout) { bench::wait_ready(pid_, port_, timeout, "the relay"); }
   std::string metrics() {
     auto r = http_get(port_, "/metrics");
     return r ? r->second : std::string();
   }
   void stop() {
-    if (pid_ > 0) stop_child(pid_);
+    if (pid_ > 0) stop_child(pid_, "relay");
     pid_ = -1;
   }
 
@@ -736,11 +217,6 @@ RelayHist relay_hist(const std::string& metrics) {
   r.p50_ms = 1000.0 * histogram_quantile(h, 0.5);
   r.p99_ms = 1000.0 * histogram_quantile(h, 0.99);
   return r;
-}
-
-std::int64_t scalar(pqxx::connection& c, const std::string& sql) {
-  pqxx::nontransaction tx(c);
-  return tx.exec(sql)[0][0].as<std::int64_t>();
 }
 
 /// Samples what the relay's database connection is doing (pg_stat_activity) from a thread of
@@ -861,7 +337,7 @@ DrainResult backlog_drain(const Options& o, const std::string& db) {
 
   const auto t0 = Clock::now();
   RelayProcess relay(o, db);
-  CpuMeter cpu(o, relay.pid());
+  CpuMeter cpu(o, {{"relay", relay.pid()}});
   StateSampler sampler(url, 20ms);
   std::int64_t left = r.rows;
   auto next_log = Clock::now() + 5s;
@@ -978,7 +454,7 @@ SteadyResult steady(const Options& o, const std::string& db, double rate) {
     });
   }
   while (ready.load() < threads_n) std::this_thread::sleep_for(5ms);
-  CpuMeter cpu(o, relay.pid());
+  CpuMeter cpu(o, {{"relay", relay.pid()}});
   StateSampler sampler(url, 20ms);
   start = Clock::now() + 50ms;
   go = true;
@@ -1032,17 +508,6 @@ SteadyResult steady(const Options& o, const std::string& db, double rate) {
 
 // ---------------------------------------------------------------------------------------------
 // Report
-
-std::string shell_out(const std::string& cmd) {
-  std::string out;
-  if (FILE* p = popen(cmd.c_str(), "r")) {
-    char buf[512];
-    while (fgets(buf, sizeof buf, p)) out += buf;
-    pclose(p);
-  }
-  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
-  return out;
-}
 
 struct Results {
   LoadResult pg1, pg8, emit_on, emit_off;
@@ -1130,19 +595,7 @@ std::string report(const Options& o, const Results& r) {
 
 int run(const Options& o) {
   Results res;
-  {
-    utsname u{};
-    uname(&u);
-    res.machine = std::to_string(std::thread::hardware_concurrency()) + " CPUs (nproc " + shell_out("nproc") + "), " +
-                  u.sysname + " " + u.release;
-    res.cpu_model = shell_out("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'");
-    res.date = shell_out("date -u '+%Y-%m-%d %H:%M UTC'");
-    pqxx::connection c(db_url(o, "postgres"));
-    pqxx::nontransaction tx(c);
-    res.pg_version = "PostgreSQL " + tx.exec("SHOW server_version")[0][0].as<std::string>() + " (fsync " +
-                     tx.exec("SHOW fsync")[0][0].as<std::string>() + ", synchronous_commit " +
-                     tx.exec("SHOW synchronous_commit")[0][0].as<std::string>() + ")";
-  }
+  describe_run(o, res.machine, res.cpu_model, res.date, res.pg_version);
   {
     std::ofstream log(o.relay_log, std::ios::trunc);
   }
@@ -1187,9 +640,9 @@ int run(const Options& o) {
 
   // 2. RabbitMQ
   say("2/4 raw RabbitMQ publish-with-confirm into a quorum queue");
-  res.w500 = amqp_confirm_rate(o, 500, o.raw_amqp_seconds);
+  res.w500 = amqp_confirm_rate(o, "relay_bench-raw", kRawExchange, kRawQueue, 500, o.raw_amqp_seconds);
   say("  window 500: " + fmt_num(res.w500.rate) + " msg/s, p50 " + fmt_num(res.w500.p50_ms, 1) + " ms");
-  res.w1 = amqp_confirm_rate(o, 1, o.one_at_a_time_seconds);
+  res.w1 = amqp_confirm_rate(o, "relay_bench-raw", kRawExchange, kRawQueue, 1, o.one_at_a_time_seconds);
   say("  one at a time: " + fmt_num(res.w1.rate) + " msg/s, p50 " + fmt_num(res.w1.p50_ms, 2) + " ms");
 
   // 3. Backlog drain
@@ -1216,23 +669,16 @@ int run(const Options& o) {
   }
 
   const std::string md = report(o, res);
-  std::cout << md << std::flush;
-  if (!o.markdown_out.empty()) {
-    std::ofstream f(o.markdown_out, std::ios::trunc);
-    f << md;
-  }
+  emit_report(md, o.markdown_out);
 
   if (!o.keep) {
     for (const auto& db : {raw_db, emit_db, relay_db}) drop_db(o, db);
-    try {
-      oss::amqp::Connection a(amqp_options(o, "relay_bench-cleanup"));
+    amqp_cleanup(o, "relay_bench-cleanup", [](oss::amqp::Connection& a) {
       a.delete_queue(kRelayQueue);
       a.delete_queue(kRawQueue);
       a.delete_exchange(kRelayExchange);
       a.delete_exchange(kRawExchange);
-    } catch (const std::exception& e) {
-      say(std::string("cleanup: ") + e.what());
-    }
+    });
   }
   return 0;
 }
@@ -1240,12 +686,7 @@ int run(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  bench::set_program("relay_bench");
   const Options o = parse_args(argc, argv);
-  signal(SIGPIPE, SIG_IGN);
-  try {
-    return run(o);
-  } catch (const std::exception& e) {
-    std::cerr << "relay_bench: error: " << e.what() << "\n";
-    return 1;
-  }
+  return bench::guarded_main("relay_bench", [&] { return run(o); });
 }

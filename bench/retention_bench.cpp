@@ -49,71 +49,20 @@
 #include <thread>
 #include <vector>
 
+#include "bench_support.hpp"
 #include "oss/amqp/connection.hpp"
-
-extern char** environ;
 
 namespace {
 
-const char* kProg = "retention_bench";
-
-using Clock = std::chrono::steady_clock;
-using Secs = std::chrono::duration<double>;
+using namespace bench;
 using namespace std::chrono_literals;
-
-const Clock::time_point g_t0 = Clock::now();
-
-void say(const std::string& msg) {
-  std::cerr << "[" << kProg << " +" << std::fixed << std::setprecision(1) << Secs(Clock::now() - g_t0).count() << "s] "
-            << msg << std::endl;
-}
-
-std::string fmt_num(double v, int prec = 0) {
-  if (!std::isfinite(v)) return "n/a";
-  std::ostringstream o;
-  o << std::fixed << std::setprecision(prec) << v;
-  std::string s = o.str();
-  // Thousands separators for the integer part.
-  const auto dot = s.find('.');
-  std::string ip = s.substr(0, dot == std::string::npos ? s.size() : dot);
-  const std::string rest = dot == std::string::npos ? "" : s.substr(dot);
-  std::string sign;
-  if (!ip.empty() && ip[0] == '-') {
-    sign = "-";
-    ip.erase(0, 1);
-  }
-  std::string out;
-  for (std::size_t i = 0; i < ip.size(); ++i) {
-    if (i > 0 && (ip.size() - i) % 3 == 0) out += ',';
-    out += ip[i];
-  }
-  return sign + out + rest;
-}
-
-[[maybe_unused]] std::string fmt_pct(double ratio) { return std::isfinite(ratio) ? fmt_num(ratio * 100.0, 1) + " %" : "n/a"; }
-
-double ms_between(Clock::time_point a, Clock::time_point b) {
-  return std::chrono::duration<double, std::milli>(b - a).count();
-}
-
-/// Linear-interpolated quantile of a sample (q in [0,1]); NaN when empty.
-double quantile(std::vector<double> v, double q) {
-  if (v.empty()) return std::numeric_limits<double>::quiet_NaN();
-  std::sort(v.begin(), v.end());
-  const double pos = q * static_cast<double>(v.size() - 1);
-  const auto lo = static_cast<std::size_t>(std::floor(pos));
-  const auto hi = std::min(lo + 1, v.size() - 1);
-  const double frac = pos - static_cast<double>(lo);
-  return v[lo] + (v[hi] - v[lo]) * frac;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Options
 
-struct Options {
-  std::string pg_base, amqp, relay;
-  bool quick = false, keep = false;
-  std::string markdown_out, servers_dir, log = "/tmp/retention_bench.log";
+struct Options : CommonOptions {
+  std::string relay;
+  std::string log = "/tmp/retention_bench.log";
   std::int64_t events = 1'000'000, chunk = 50'000;
   double producer_rate = 500, baseline_seconds = 15;
   int max_restarts = 40;
@@ -121,43 +70,29 @@ struct Options {
 };
 
 [[noreturn]] void usage(const std::string& problem) {
-  if (!problem.empty()) std::cerr << "retention_bench: " << problem << "\n\n";
-  std::cerr << "retention_bench --pg-base postgresql://user:pw@host:port --amqp amqp://u:p@host:port/%2f "
-               "--relay build/bin/outbox-relay [--quick] [--events N] [--producer-rate R] [--markdown-out FILE] "
-               "[--servers-dir DIR] [--log FILE] [--keep]\n";
-  std::exit(2);
+  usage_exit("retention_bench", problem,
+             "retention_bench --pg-base postgresql://user:pw@host:port --amqp amqp://u:p@host:port/%2f "
+             "--relay build/bin/outbox-relay [--quick] [--events N] [--producer-rate R] [--markdown-out FILE] "
+             "[--servers-dir DIR] [--log FILE] [--keep]");
 }
 
 Options parse_args(int argc, char** argv) {
   Options o;
   bool events_set = false;
-  std::vector<std::string> a(argv + 1, argv + argc);
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    auto value = [&]() -> std::string {
-      if (i + 1 >= a.size()) usage(a[i] + " needs a value");
-      return a[++i];
-    };
-    const std::string& f = a[i];
-    if (f == "--pg-base") o.pg_base = value();
-    else if (f == "--amqp") o.amqp = value();
-    else if (f == "--relay") o.relay = value();
-    else if (f == "--quick") o.quick = true;
-    else if (f == "--keep") o.keep = true;
-    else if (f == "--markdown-out") o.markdown_out = value();
-    else if (f == "--servers-dir") o.servers_dir = value();
+  parse_flags(argc, argv, o, usage, [&](const std::string& f, const std::function<std::string()>& value) {
+    if (f == "--relay") o.relay = value();
     else if (f == "--log") o.log = value();
     else if (f == "--producer-rate") o.producer_rate = std::stod(value());
     else if (f == "--events") {
       o.events = std::stoll(value());
       events_set = true;
-    } else if (f == "--help" || f == "-h") usage("");
-    else usage("unknown flag " + f);
-  }
+    } else {
+      return false;
+    }
+    return true;
+  });
   if (o.pg_base.empty() || o.amqp.empty() || o.relay.empty()) usage("--pg-base, --amqp and --relay are required");
-  while (!o.pg_base.empty() && o.pg_base.back() == '/') o.pg_base.pop_back();
-  if (o.servers_dir.empty()) {
-    if (const char* d = std::getenv("OSS_SERVERS_DIR")) o.servers_dir = d;
-  }
+  finish_common(o);
   if (o.quick) {
     if (!events_set) o.events = 100'000;
     o.baseline_seconds = 5;
@@ -169,268 +104,14 @@ Options parse_args(int argc, char** argv) {
   return o;
 }
 
-std::string db_url(const Options& o, const std::string& db) { return o.pg_base + "/" + db; }
 // ---------------------------------------------------------------------------------------------
 // Child processes, HTTP, /proc
-
-pid_t spawn(const std::vector<std::string>& args, const std::string& log_path) {
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
-  std::vector<char*> argv;
-  for (const auto& s : args) argv.push_back(const_cast<char*>(s.c_str()));
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  const int rc = posix_spawn(&pid, args.at(0).c_str(), &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) throw std::runtime_error("posix_spawn " + args.at(0) + ": " + std::strerror(rc));
-  return pid;
-}
-
-/// Waits up to `timeout` for the child; returns its wait status, or nullopt if still running.
-std::optional<int> wait_child(pid_t pid, std::chrono::milliseconds timeout) {
-  const auto until = Clock::now() + timeout;
-  for (;;) {
-    int status = 0;
-    const pid_t r = waitpid(pid, &status, WNOHANG);
-    if (r == pid) return status;
-    if (r < 0) return -1;
-    if (Clock::now() >= until) return std::nullopt;
-    std::this_thread::sleep_for(20ms);
-  }
-}
-
-void stop_child(pid_t pid) {
-  kill(pid, SIGTERM);
-  if (!wait_child(pid, 20s)) {
-    say("child " + std::to_string(pid) + " did not stop on SIGTERM within 20 s; SIGKILL");
-    kill(pid, SIGKILL);
-    wait_child(pid, 5s);
-  }
-}
-
-void run_to_completion(const std::vector<std::string>& args, const std::string& log_path) {
-  const pid_t pid = spawn(args, log_path);
-  const auto st = wait_child(pid, 120s);
-  if (!st) {
-    kill(pid, SIGKILL);
-    wait_child(pid, 5s);
-    throw std::runtime_error(args.at(0) + " did not finish in 120 s");
-  }
-  if (!WIFEXITED(*st) || WEXITSTATUS(*st) != 0)
-    throw std::runtime_error(args.at(0) + " " + args.at(1) + " failed (see " + log_path + ")");
-}
-
-int free_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = 0;
-  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-  if (bind(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0) {
-    close(fd);
-    throw std::runtime_error("cannot bind a free port");
-  }
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  const int port = ntohs(a.sin_port);
-  close(fd);
-  return port;
-}
-
-/// GET http://127.0.0.1:port/path; returns (status, body) or nullopt when not reachable.
-std::optional<std::pair<int, std::string>> http_get(int port, const std::string& path) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return std::nullopt;
-  timeval tv{};
-  tv.tv_sec = 3;
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-  if (connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0) {
-    close(fd);
-    return std::nullopt;
-  }
-  const std::string req = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-  if (send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
-    close(fd);
-    return std::nullopt;
-  }
-  std::string resp;
-  char buf[8192];
-  for (;;) {
-    const ssize_t n = recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) break;
-    resp.append(buf, static_cast<std::size_t>(n));
-  }
-  close(fd);
-  if (resp.rfind("HTTP/1.", 0) != 0 || resp.size() < 12) return std::nullopt;
-  const int status = std::atoi(resp.substr(9, 3).c_str());
-  const auto body_at = resp.find("\r\n\r\n");
-  return std::make_pair(status, body_at == std::string::npos ? std::string() : resp.substr(body_at + 4));
-}
-
-struct Histogram {
-  std::vector<std::pair<double, double>> buckets;  // (le, cumulative count)
-  double count = 0, sum = 0;
-};
-
-double metric_value(const std::string& line) {
-  const auto sp = line.rfind(' ');
-  return sp == std::string::npos ? 0.0 : std::atof(line.c_str() + sp + 1);
-}
-
-[[maybe_unused]] Histogram parse_histogram(const std::string& text, const std::string& name) {
-  Histogram h;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(name + "_bucket{", 0) == 0) {
-      const auto le_at = line.find("le=\"");
-      if (le_at == std::string::npos) continue;
-      const auto le_end = line.find('"', le_at + 4);
-      const std::string le = line.substr(le_at + 4, le_end - le_at - 4);
-      const double bound = le == "+Inf" ? std::numeric_limits<double>::infinity() : std::atof(le.c_str());
-      h.buckets.emplace_back(bound, metric_value(line));
-    } else if (line.rfind(name + "_count", 0) == 0) {
-      h.count = metric_value(line);
-    } else if (line.rfind(name + "_sum", 0) == 0) {
-      h.sum = metric_value(line);
-    }
-  }
-  std::sort(h.buckets.begin(), h.buckets.end());
-  return h;
-}
-
-/// Prometheus-style histogram_quantile (linear inside the bucket).
-[[maybe_unused]] double histogram_quantile(const Histogram& h, double q) {
-  if (h.count <= 0 || h.buckets.empty()) return std::numeric_limits<double>::quiet_NaN();
-  const double rank = q * h.count;
-  double prev_le = 0, prev_cum = 0;
-  for (const auto& [le, cum] : h.buckets) {
-    if (cum >= rank) {
-      if (std::isinf(le)) return prev_le;
-      if (cum <= prev_cum) return le;
-      return prev_le + (le - prev_le) * (rank - prev_cum) / (cum - prev_cum);
-    }
-    prev_le = le;
-    prev_cum = cum;
-  }
-  return prev_le;
-}
-
-double sum_metric(const std::string& text, const std::string& name) {
-  std::istringstream in(text);
-  std::string line;
-  double total = 0;
-  while (std::getline(in, line))
-    if (line.rfind(name + "{", 0) == 0 || line.rfind(name + " ", 0) == 0) total += metric_value(line);
-  return total;
-}
-
-/// CPU time (seconds) of one process, from /proc/PID/stat; ppid through `ppid_out`.
-[[maybe_unused]] std::optional<double> proc_cpu(pid_t pid, pid_t* ppid_out = nullptr) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string s;
-  if (!std::getline(f, s)) return std::nullopt;
-  const auto rp = s.rfind(')');
-  if (rp == std::string::npos) return std::nullopt;
-  std::istringstream in(s.substr(rp + 2));
-  std::vector<std::string> fields;
-  std::string x;
-  while (in >> x) fields.push_back(x);
-  // fields[0] = state (field 3); utime = field 14, stime = field 15 -> fields[11], fields[12].
-  if (fields.size() < 13) return std::nullopt;
-  if (ppid_out) *ppid_out = static_cast<pid_t>(std::stol(fields[1]));
-  const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
-  return (std::stod(fields[11]) + std::stod(fields[12])) / ticks;
-}
-
-[[maybe_unused]] std::optional<pid_t> read_pid_file(const std::string& path) {
-  std::ifstream f(path);
-  long pid = 0;
-  if (!(f >> pid) || pid <= 0) return std::nullopt;
-  return static_cast<pid_t>(pid);
-}
-
-/// Machine-wide busy/total jiffies from /proc/stat.
-[[maybe_unused]] std::pair<double, double> machine_cpu() {
-  std::ifstream f("/proc/stat");
-  std::string cpu;
-  f >> cpu;
-  std::vector<double> v;
-  double x = 0;
-  for (int i = 0; i < 8 && (f >> x); ++i) v.push_back(x);
-  if (v.size() < 5) return {0, 0};
-  double total = 0;
-  for (double d : v) total += d;
-  const double idle = v[3] + v[4];
-  return {total - idle, total};
-}
 
 // ---------------------------------------------------------------------------------------------
 // PostgreSQL
 
-void recreate_db(const Options& o, const std::string& name) {
-  pqxx::connection c(db_url(o, "postgres"));
-  pqxx::nontransaction tx(c);
-  tx.exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)");
-  tx.exec("CREATE DATABASE " + name);
-}
-
-void drop_db(const Options& o, const std::string& name) {
-  try {
-    pqxx::connection c(db_url(o, "postgres"));
-    pqxx::nontransaction tx(c);
-    tx.exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)");
-  } catch (const std::exception& e) {
-    say(std::string("could not drop database ") + name + ": " + e.what());
-  }
-}
-
-[[maybe_unused]] void exec_sql(const std::string& url, const std::string& sql) {
-  pqxx::connection c(url);
-  pqxx::nontransaction tx(c);
-  tx.exec(sql);
-}
-
-[[maybe_unused]] std::string payload_json(const std::string& aggregate_id) {
-  return "{\"order_id\":\"" + aggregate_id + "\",\"status\":\"created\",\"amount_cents\":12950,\"note\":\"" +
-         std::string(100, 'x') + "\"}";
-}
-
-oss::amqp::ConnectionOptions amqp_options(const Options& o, const std::string& name) {
-  oss::amqp::ConnectionOptions c;
-  c.url = o.amqp;
-  c.connection_name = name;
-  return c;
-}
-
-std::string shell_out(const std::string& cmd) {
-  std::string out;
-  if (FILE* p = popen(cmd.c_str(), "r")) {
-    char buf[512];
-    while (fgets(buf, sizeof buf, p)) out += buf;
-    pclose(p);
-  }
-  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
-  return out;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Measurements
-
-double epoch_now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-std::int64_t scalar(pqxx::connection& c, const std::string& sql) {
-  pqxx::nontransaction tx(c);
-  return tx.exec(sql)[0][0].as<std::int64_t>();
-}
 
 std::string mb(double bytes) { return fmt_num(bytes / (1024.0 * 1024.0), 1) + " MB"; }
 
@@ -589,24 +270,13 @@ class RelayProcess {
   ~RelayProcess() { stop(); }
   RelayProcess(const RelayProcess&) = delete;
   RelayProcess& operator=(const RelayProcess&) = delete;
-  void wait_ready(std::chrono::seconds timeout) {
-    const auto until = Clock::now() + timeout;
-    while (Clock::now() < until) {
-      if (auto st = wait_child(pid_, 0ms)) {
-        pid_ = -1;
-        throw std::runtime_error("the relay exited during startup (status " + std::to_string(*st) + ")");
-      }
-      if (auto r = http_get(port_, "/readyz"); r && r->first == 200) return;
-      std::this_thread::sleep_for(50ms);
-    }
-    throw std::runtime_error("the relay did not become ready");
-  }
+  void wait_ready(std::chrono::seconds timeout) { bench::wait_ready(pid_, port_, timeout, "the relay"); }
   double purged() {
     auto r = http_get(port_, "/metrics");
     return r ? sum_metric(r->second, "outbox_relay_purged_rows_total") : 0;
   }
   void stop() {
-    if (pid_ > 0) stop_child(pid_);
+    if (pid_ > 0) stop_child(pid_, "child " + std::to_string(pid_));
     pid_ = -1;
   }
 
@@ -791,20 +461,13 @@ int run(const Options& o) {
   md << "- Plain `VACUUM outbox.events` took " << fmt_num(vacuum_seconds, 1) << " s.\n";
   md << "- Per index:\n";
   for (const auto& s : sz) md << "  - " << s.label << ": " << s.per_index << "\n";
-  std::cout << md.str() << std::flush;
-  if (!o.markdown_out.empty()) {
-    std::ofstream f(o.markdown_out, std::ios::trunc);
-    f << md.str();
-  }
+  emit_report(md.str(), o.markdown_out);
   if (!o.keep) {
     drop_db(o, o.db);
-    try {
-      oss::amqp::Connection a(amqp_options(o, "retention_bench-cleanup"));
+    amqp_cleanup(o, "retention_bench-cleanup", [&o](oss::amqp::Connection& a) {
       a.delete_queue(o.queue);
       a.delete_exchange(o.exchange);
-    } catch (const std::exception& e) {
-      say(std::string("cleanup: ") + e.what());
-    }
+    });
   }
   return 0;
 }
@@ -812,12 +475,7 @@ int run(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  bench::set_program("retention_bench");
   const Options o = parse_args(argc, argv);
-  signal(SIGPIPE, SIG_IGN);
-  try {
-    return run(o);
-  } catch (const std::exception& e) {
-    std::cerr << "retention_bench: error: " << e.what() << "\n";
-    return 1;
-  }
+  return bench::guarded_main("retention_bench", [&] { return run(o); });
 }

@@ -1,7 +1,5 @@
 #include "config.hpp"
 
-#include <charconv>
-
 #include "oss/core/duration.hpp"
 #include "oss/core/url.hpp"
 
@@ -10,24 +8,6 @@ namespace {
 
 core::FlagSpec log_level_flag() {
   return {"log-level", "RELAY_LOG_LEVEL", "trace, debug, info, warn, error", "info"};
-}
-
-long parse_int(const core::FlagValues& f, const std::string& name, long min, long max) {
-  const std::string& v = f.get(name);
-  long out = 0;
-  auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
-  if (ec != std::errc() || ptr != v.data() + v.size() || out < min || out > max)
-    throw core::UsageError("--" + name + ": expected an integer in [" + std::to_string(min) + ", " +
-                           std::to_string(max) + "], got '" + v + "'");
-  return out;
-}
-
-std::chrono::milliseconds parse_dur(const core::FlagValues& f, const std::string& name) {
-  try {
-    return core::parse_duration(f.get(name));
-  } catch (const core::DurationError& e) {
-    throw core::UsageError("--" + name + ": " + e.what());
-  }
 }
 
 }  // namespace
@@ -61,10 +41,10 @@ RelayConfig parse_run_config(const core::FlagValues& f) {
   if (c.exchange.empty()) throw core::UsageError("--exchange: must not be empty");
   c.metrics_listen = f.get("metrics");
   c.log_level = f.get("log-level");
-  c.options.batch_size = static_cast<std::size_t>(parse_int(f, "batch-size", 1, 10000));
-  c.options.max_attempts = static_cast<int>(parse_int(f, "max-attempts", 1, 1000));
-  c.options.retention = parse_dur(f, "retention");
-  c.options.poll_interval = parse_dur(f, "poll-interval");
+  c.options.batch_size = static_cast<std::size_t>(f.get_int("batch-size", 1, 10000));
+  c.options.max_attempts = static_cast<int>(f.get_int("max-attempts", 1, 1000));
+  c.options.retention = f.get_duration("retention");
+  c.options.poll_interval = f.get_duration("poll-interval");
   if (c.options.poll_interval.count() < 10) throw core::UsageError("--poll-interval: at least 10ms");
   return c;
 }

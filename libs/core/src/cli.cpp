@@ -1,6 +1,9 @@
 #include "oss/core/cli.hpp"
 
+#include <charconv>
 #include <cstdlib>
+
+#include "oss/core/duration.hpp"
 #include <fmt/format.h>
 
 namespace oss::core {
@@ -9,6 +12,24 @@ const std::string& FlagValues::get(const std::string& name) const {
   auto it = values_.find(name);
   if (it == values_.end()) throw UsageError("missing required flag --" + name);
   return it->second;
+}
+
+long FlagValues::get_int(const std::string& name, long min, long max) const {
+  const std::string& v = get(name);
+  long out = 0;
+  auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+  if (ec != std::errc() || ptr != v.data() + v.size() || out < min || out > max)
+    throw UsageError("--" + name + ": expected an integer in [" + std::to_string(min) + ", " + std::to_string(max) +
+                     "], got '" + v + "'");
+  return out;
+}
+
+std::chrono::milliseconds FlagValues::get_duration(const std::string& name) const {
+  try {
+    return parse_duration(get(name));
+  } catch (const DurationError& e) {
+    throw UsageError("--" + name + ": " + e.what());
+  }
 }
 
 std::optional<std::string> FlagValues::get_optional(const std::string& name) const {

@@ -60,11 +60,7 @@ int dlq_list(const std::vector<std::string>& args) {
   dlq::ListFilter filter;
   filter.reason = f.get_optional("reason");
   filter.include_replayed = f.on("all");
-  try {
-    filter.limit = static_cast<std::size_t>(std::stoul(f.get("limit")));
-  } catch (const std::exception&) {
-    throw core::UsageError("--limit: expected a positive integer, got '" + f.get("limit") + "'");
-  }
+  filter.limit = static_cast<std::size_t>(f.get_int("limit", 1, 100000));
   auto conn = connect_or_exit3(f.get("db"), "oss-dlq");
   const auto rows = dlq::list(*conn, filter);
   if (f.on("json")) {

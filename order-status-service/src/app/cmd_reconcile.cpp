@@ -43,18 +43,13 @@ int cmd_reconcile(const std::vector<std::string>& args) {
   std::chrono::milliseconds since, grace;
   core::TimePoint now = core::SystemClock().now();
   try {
-    since = core::parse_duration(f.get("since"));
-    grace = core::parse_duration(f.get("grace"));
+    since = f.get_duration("since");
+    grace = f.get_duration("grace");
     if (auto at = f.get_optional("at")) now = core::parse_rfc3339(*at);
   } catch (const std::invalid_argument& e) {
     throw core::UsageError(e.what());
   }
-  std::size_t limit = 0;
-  try {
-    limit = std::stoul(f.get("limit"));
-  } catch (const std::exception&) {
-    throw core::UsageError("--limit: expected a positive integer");
-  }
+  const auto limit = static_cast<std::size_t>(f.get_int("limit", 1, 10'000'000));
 
   auto source = connect_or_exit3(f.get("source-db"), "oss-reconcile");
   auto service = connect_or_exit3(f.get("db"), "oss-reconcile");

@@ -8,16 +8,6 @@
 namespace oss::app {
 namespace {
 
-long parse_int(const core::FlagValues& f, const std::string& name, long min, long max) {
-  const std::string& v = f.get(name);
-  long out = 0;
-  auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
-  if (ec != std::errc() || ptr != v.data() + v.size() || out < min || out > max)
-    throw core::UsageError("--" + name + ": expected an integer in [" + std::to_string(min) + ", " +
-                           std::to_string(max) + "], got '" + v + "'");
-  return out;
-}
-
 core::FlagSpec log_flag() { return {"log-level", "OSS_LOG_LEVEL", "trace, debug, info, warn, error", "info"}; }
 
 }  // namespace
@@ -72,9 +62,9 @@ ServiceConfig parse_run_config(const core::FlagValues& f) {
   c.consumer.topology.events_queue = f.get("queue");
   c.consumer.topology.dlq = f.get("dlq");
   c.consumer.topology.notifications_exchange = f.get("notifications-exchange");
-  c.consumer.batch_max = static_cast<std::size_t>(parse_int(f, "batch-size", 1, 5000));
-  c.consumer.prefetch = static_cast<std::uint16_t>(parse_int(f, "prefetch", 1, 65535));
-  c.consumer.max_early_retries = static_cast<int>(parse_int(f, "early-retries", 0, 100));
+  c.consumer.batch_max = static_cast<std::size_t>(f.get_int("batch-size", 1, 5000));
+  c.consumer.prefetch = static_cast<std::uint16_t>(f.get_int("prefetch", 1, 65535));
+  c.consumer.max_early_retries = static_cast<int>(f.get_int("early-retries", 0, 100));
   const std::string rn = f.get("relay-notifications");
   if (rn != "true" && rn != "false") throw core::UsageError("--relay-notifications: expected true or false, got '" + rn + "'");
   c.relay_notifications = rn == "true";

@@ -186,3 +186,31 @@ TEST(FormatHelp, NeverShowsTheDefaultOfASecretFlag) {
 
 }  // namespace
 }  // namespace oss::core
+
+namespace {
+
+TEST(FlagValuesTyped, IntegersAndDurationsAreCheckedWithTheFlagInTheMessage) {
+  oss::core::FlagValues f;
+  f.set("batch-size", "500");
+  f.set("bad", "5x");
+  f.set("big", "10001");
+  f.set("retention", "24h");
+  EXPECT_EQ(f.get_int("batch-size", 1, 10000), 500);
+  try {
+    f.get_int("big", 1, 10000);
+    ADD_FAILURE() << "no error";
+  } catch (const oss::core::UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("--big"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("10001"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(f.get_int("bad", 0, 10), oss::core::UsageError);
+  EXPECT_EQ(f.get_duration("retention"), std::chrono::hours(24));
+  try {
+    f.get_duration("bad");
+    ADD_FAILURE() << "no error";
+  } catch (const oss::core::UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("--bad"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace

@@ -2,6 +2,7 @@
 /// Command-line flags that also read environment variables (so containers can be configured by
 /// environment alone). Parsed once into a FlagValues map; programs turn it into validated config
 /// structs. Bad usage throws UsageError (exit code 2).
+#include <chrono>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -38,6 +39,10 @@ class FlagValues {
   const std::string& get(const std::string& name) const;  // throws UsageError if absent
   std::optional<std::string> get_optional(const std::string& name) const;
   bool on(const std::string& name) const { return has(name) && values_.at(name) != "false"; }
+  /// The flag as an integer in [min, max]; UsageError naming the flag otherwise.
+  long get_int(const std::string& name, long min, long max) const;
+  /// The flag as a duration (`90s`, `15m`, `PT1H`); UsageError naming the flag otherwise.
+  std::chrono::milliseconds get_duration(const std::string& name) const;
   void set(const std::string& name, std::string value) { values_[name] = std::move(value); }
   const std::vector<std::string>& positional() const { return positional_; }
   void add_positional(std::string v) { positional_.push_back(std::move(v)); }
