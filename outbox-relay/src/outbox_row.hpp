@@ -21,6 +21,9 @@ struct OutboxRow {
   core::TimePoint occurred_at{};
   int attempts = 0;
   bool due = true;            // false while a failed row waits for its next attempt
+  /// The aggregate's previous sequence is still unpublished (and not parked). A row fetched
+  /// beyond rows already in flight may only go out if that predecessor went out before it.
+  bool predecessor_pending = false;
 };
 
 /// The wire form (CONTRACT "Event on the wire"): body, routing key `<source>.<event_type>`,

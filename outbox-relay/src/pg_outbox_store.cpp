@@ -88,8 +88,10 @@ std::vector<OutboxRow> PgOutboxStore::fetch(std::size_t limit, std::int64_t afte
       "SELECT position, event_id::text, source, aggregate_type, aggregate_id, sequence, event_type, "
       "       payload::text, headers::text, "
       "       (extract(epoch from occurred_at) * 1000000)::bigint, attempts, "
-      "       (next_attempt_at IS NULL OR next_attempt_at <= now()) "
-      "FROM outbox.events "
+      "       (next_attempt_at IS NULL OR next_attempt_at <= now()), "
+      "       EXISTS (SELECT 1 FROM outbox.events p WHERE p.source = e.source AND p.aggregate_id = e.aggregate_id "
+      "               AND p.sequence = e.sequence - 1 AND p.published_at IS NULL AND p.parked_at IS NULL) "
+      "FROM outbox.events e "
       "WHERE published_at IS NULL AND parked_at IS NULL AND partition = ANY($1::smallint[]) AND position > $3 "
       "ORDER BY position LIMIT $2",
       array_literal(owned()), static_cast<std::int64_t>(limit), after_position);
@@ -108,6 +110,7 @@ std::vector<OutboxRow> PgOutboxStore::fetch(std::size_t limit, std::int64_t afte
     o.occurred_at = core::TimePoint(std::chrono::microseconds(row[9].as<std::int64_t>()));
     o.attempts = row[10].as<int>();
     o.due = row[11].as<bool>();
+    o.predecessor_pending = row[12].as<bool>();
     rows.push_back(std::move(o));
   }
   return rows;

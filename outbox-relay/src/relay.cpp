@@ -3,6 +3,7 @@
 #include <deque>
 #include <map>
 #include <set>
+#include <tuple>
 #include <thread>
 
 #include "oss/core/logging.hpp"
@@ -82,6 +83,7 @@ std::size_t Relay::run_once() {
   // Per-aggregate order: a row waiting for its retry holds back the later rows of its
   // aggregate for the whole cycle.
   std::set<std::pair<std::string, std::string>> held;
+  std::set<std::tuple<std::string, std::string, std::int64_t>> sent_rows;  // (source, aggregate, sequence) this cycle
   struct Sent {
     std::vector<OutboxRow> rows;
     std::chrono::steady_clock::time_point at;
@@ -104,10 +106,14 @@ std::size_t Relay::run_once() {
         for (const auto& r : rows) {
           auto key = std::make_pair(r.source, r.aggregate_id);
           if (held.count(key)) continue;
-          if (!r.due) {
+          // A fetch bounded by `after` cannot see a predecessor that committed late with a
+          // smaller position: hold the aggregate unless its predecessor went out in this cycle.
+          const bool predecessor_missing = r.predecessor_pending && !sent_rows.count({r.source, r.aggregate_id, r.sequence - 1});
+          if (!r.due || predecessor_missing) {
             held.insert(std::move(key));
             continue;
           }
+          sent_rows.insert({r.source, r.aggregate_id, r.sequence});
           ready.push_back(r);
         }
         if (ready.empty()) continue;
