@@ -24,7 +24,7 @@ UrlParts parse_url(std::string_view amqp_url) {
   parts.host = info.host;
   parts.vhost = info.vhost;
   parts.port = info.port;
-  if (parts.vhost.empty()) parts.vhost = "/";
+  if (parts.vhost.empty()) parts.vhost.assign(1, '/');  // not = "/": GCC 12 -O3 -Wrestrict false positive (PR105651)
   if (parts.host.empty()) {
     throw std::invalid_argument("amqp: URL has no host: " + mask_url(amqp_url));
   }
