@@ -51,7 +51,9 @@ BatchPlan plan_batch(const domain::Workflow& workflow, const std::vector<Inbound
     return std::nullopt;
   };
 
-  for (std::size_t i = 0; i < batch.size(); ++i) {
+  // Decides item i. An early item changes nothing (its retry decision is made after the last
+  // pass, below), so deciding it again later in the batch is the same as a retry.
+  auto decide_item = [&](std::size_t i) -> ItemResult {
     const auto& in = batch[i];
     ItemResult r;
     auto dead_letter = [&](DeadLetterReason reason, std::string detail, const domain::Envelope* env) {
@@ -78,8 +80,7 @@ BatchPlan plan_batch(const domain::Workflow& workflow, const std::vector<Inbound
 
     if (const auto* err = std::get_if<domain::EnvelopeError>(&in.parsed)) {
       dead_letter(DeadLetterReason::malformed, err->detail, nullptr);
-      plan.results.push_back(std::move(r));
-      continue;
+      return r;
     }
     const auto& env = std::get<domain::Envelope>(in.parsed);
     const bool replay_of_dead_letter =
@@ -87,8 +88,7 @@ BatchPlan plan_batch(const domain::Workflow& workflow, const std::vector<Inbound
     if (seen.count(env.event_id) && !replay_of_dead_letter) {
       r.outcome = Outcome::duplicate;
       r.detail = "event " + env.event_id + " was already processed";
-      plan.results.push_back(std::move(r));
-      continue;
+      return r;
     }
     const bool is_order = env.aggregate_type == "order";
     const bool is_status_change = is_order && env.event_type == kStatusChanged;
@@ -110,14 +110,7 @@ BatchPlan plan_batch(const domain::Workflow& workflow, const std::vector<Inbound
         plan.processed.push_back({env.event_id, env.aggregate_id, env.source, env.event_type, "ignored", env.sequence});
         seen.insert(env.event_id);
       }
-      if (r.outcome == Outcome::early && in.attempt >= max_attempts) {
-        r.ignored = false;
-        dead_letter(DeadLetterReason::retries_exhausted,
-                    fmt::format("still early after {} retries: {}", in.attempt, r.detail), &env);
-        seen.insert(env.event_id);
-      }
-      plan.results.push_back(std::move(r));
-      continue;
+      return r;
     }
     const auto change = domain::status_change_of(env);
     if (const auto* err = std::get_if<domain::EnvelopeError>(&change)) {
@@ -128,8 +121,7 @@ BatchPlan plan_batch(const domain::Workflow& workflow, const std::vector<Inbound
       const auto last = last_seq(env.aggregate_id, env.source);
       if (last ? env.sequence == *last + 1 : env.sequence == 1)
         plan.last_sequences[{env.aggregate_id, env.source}] = env.sequence;
-      plan.results.push_back(std::move(r));
-      continue;
+      return r;
     }
     const auto& sc = std::get<domain::StatusChange>(change);
     auto& order = order_of(env.aggregate_id);
@@ -173,12 +165,7 @@ BatchPlan plan_batch(const domain::Workflow& workflow, const std::vector<Inbound
         seen.insert(env.event_id);
         break;
       case Outcome::early:
-        if (in.attempt >= max_attempts) {
-          dead_letter(DeadLetterReason::retries_exhausted,
-                      fmt::format("still early after {} retries: {}", in.attempt, decision.detail), &env);
-          seen.insert(env.event_id);
-        }
-        break;
+        return r;  // decided (again) in a later pass or after the last one
       case Outcome::dead_letter:
         dead_letter(decision.reason.value_or(DeadLetterReason::invalid_transition), decision.detail, &env);
         seen.insert(env.event_id);
@@ -189,8 +176,57 @@ BatchPlan plan_batch(const domain::Workflow& workflow, const std::vector<Inbound
     if (decision.advances_sequence && r.outcome != Outcome::early && (!consumed || env.sequence > *consumed))
       plan.last_sequences[{env.aggregate_id, env.source}] = env.sequence;
     decided_in_batch.insert(env.event_id);
-    plan.results.push_back(std::move(r));
+    return r;
+  };
+
+  // Passes: first every item in order; then the early ones again, in order, as long as a pass
+  // applies something (an event whose predecessor comes later in the same batch is applied
+  // right after it instead of taking a trip through a delay queue).
+  std::vector<ItemResult> results(batch.size());
+  std::vector<std::size_t> early;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    results[i] = decide_item(i);
+    if (results[i].outcome == Outcome::early) early.push_back(i);
   }
+  for (bool progress = !early.empty(); progress;) {
+    progress = false;
+    std::vector<std::size_t> still;
+    for (const auto i : early) {
+      results[i] = decide_item(i);
+      if (results[i].outcome == Outcome::early) still.push_back(i);
+      else progress = true;
+    }
+    early.swap(still);
+  }
+  // Still early: retried later (delay queue), or dead-lettered once the retries are used up.
+  std::set<std::string> exhausted;
+  for (const auto i : early) {
+    const auto& in = batch[i];
+    auto& r = results[i];
+    if (in.attempt < max_attempts) continue;
+    const auto& env = std::get<domain::Envelope>(in.parsed);
+    if (!exhausted.insert(env.event_id).second) {  // the same event twice in this batch: decided once
+      r = ItemResult{Outcome::duplicate, std::nullopt, "event " + env.event_id + " was already processed", false};
+      continue;
+    }
+    const std::string detail = fmt::format("still early after {} retries: {}", in.attempt, r.detail);
+    r = ItemResult{};
+    r.outcome = Outcome::dead_letter;
+    r.reason = DeadLetterReason::retries_exhausted;
+    r.detail = detail;
+    DeadLetterRow d;
+    d.item = i;
+    d.reason = std::string(domain::to_string(DeadLetterReason::retries_exhausted));
+    d.error = detail;
+    d.routing_key = in.routing_key;
+    d.body = in.body;
+    d.event_id = env.event_id;
+    d.order_id = env.aggregate_id;
+    d.source = env.source;
+    plan.processed.push_back({env.event_id, env.aggregate_id, env.source, env.event_type, "dead_lettered", env.sequence});
+    plan.dead_letters.push_back(std::move(d));
+  }
+  plan.results = std::move(results);
   return plan;
 }
 

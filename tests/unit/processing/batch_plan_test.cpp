@@ -229,9 +229,62 @@ TEST(PlanBatch, EarlyStatusAheadOfTheOrderIsNotRecorded) {
 }
 
 TEST(PlanBatch, EarlyEventIsAppliedOnceItsPredecessorArrivesLaterInTheBatch) {
+  // Decided again after its predecessor (no trip through a delay queue), and applied after it.
   const auto p = plan({event({.id = 2, .source = "mes", .status = "PRICE_CALCULATED"}), event({.id = 1})});
-  EXPECT_THAT(outcomes(p), ElementsAre(Outcome::early, Outcome::applied));
-  EXPECT_EQ(p.history.size(), 1u);
+  EXPECT_THAT(outcomes(p), ElementsAre(Outcome::applied, Outcome::applied));
+  ASSERT_EQ(p.history.size(), 2u);
+  EXPECT_EQ(p.history[0].to_status, "SUBMITTED");
+  EXPECT_EQ(p.history[1].from_status, "SUBMITTED");
+  EXPECT_EQ(p.history[1].to_status, "PRICE_CALCULATED");
+  EXPECT_THAT(processed_outcomes(p), ElementsAre("applied", "applied"));
+  EXPECT_THAT(p.last_sequences, UnorderedElementsAre(Pair(Pair("ORD-1", "crm"), 1), Pair(Pair("ORD-1", "mes"), 1)));
+  EXPECT_EQ(p.orders.at("ORD-1").state.status, "PRICE_CALCULATED");
+  EXPECT_EQ(p.orders.at("ORD-1").state.version, 2);
+}
+
+TEST(PlanBatch, WholeLifecycleInReverseOrderIsAppliedInLifecycleOrder) {
+  const std::vector<InboundEvent> batch{
+      event({.id = 6, .source = "crm", .sequence = 3, .status = "DELIVERED", .minute = 50}),
+      event({.id = 5, .source = "mes", .sequence = 3, .status = "SHIPPED", .minute = 40}),
+      event({.id = 4, .source = "mes", .sequence = 2, .status = "MANUFACTURING_STARTED", .minute = 30}),
+      event({.id = 3, .source = "crm", .sequence = 2, .status = "PRICE_CONFIRMED", .minute = 20}),
+      event({.id = 2, .source = "mes", .sequence = 1, .status = "PRICE_CALCULATED", .minute = 10}),
+      event({.id = 1, .source = "crm", .sequence = 1, .status = "SUBMITTED", .minute = 0}),
+  };
+  const auto p = plan(batch);
+  EXPECT_THAT(outcomes(p), ::testing::Each(Outcome::applied));
+  std::vector<std::string> statuses;
+  for (const auto& h : p.history) statuses.push_back(h.to_status);
+  EXPECT_THAT(statuses, ElementsAre("SUBMITTED", "PRICE_CALCULATED", "PRICE_CONFIRMED", "MANUFACTURING_STARTED",
+                                    "SHIPPED", "DELIVERED"));
+  EXPECT_EQ(p.orders.at("ORD-1").state.status, "DELIVERED");
+  EXPECT_EQ(p.orders.at("ORD-1").state.version, 6);
+  EXPECT_THAT(p.last_sequences, UnorderedElementsAre(Pair(Pair("ORD-1", "crm"), 3), Pair(Pair("ORD-1", "mes"), 3)));
+}
+
+TEST(PlanBatch, EarlyEventWhosePredecessorNeverComesStaysEarlyAfterTheOtherPasses) {
+  // ORD-2's predecessor is later in the batch; ORD-1's never comes.
+  const auto p = plan({event({.id = 1, .source = "mes", .status = "PRICE_CALCULATED"}),
+                       event({.id = 2, .source = "mes", .order = "ORD-2", .status = "PRICE_CALCULATED"}),
+                       event({.id = 3, .order = "ORD-2"})});
+  EXPECT_THAT(outcomes(p), ElementsAre(Outcome::early, Outcome::applied, Outcome::applied));
+  EXPECT_EQ(p.history.size(), 2u);
+  EXPECT_THAT(p.orders, ::testing::ElementsAre(Pair("ORD-2", ::testing::_)));
+}
+
+TEST(PlanBatch, EarlyAtMaxAttemptsIsAppliedWhenItsPredecessorIsLaterInTheBatch) {
+  const auto p = plan({event({.id = 2, .source = "mes", .status = "PRICE_CALCULATED", .attempt = kMaxAttempts}),
+                       event({.id = 1})});
+  EXPECT_THAT(outcomes(p), ElementsAre(Outcome::applied, Outcome::applied));
+  EXPECT_THAT(p.dead_letters, IsEmpty());
+}
+
+TEST(PlanBatch, SameExhaustedEarlyEventTwiceInABatchIsDeadLetteredOnce) {
+  const auto in = event({.id = 2, .sequence = 2, .attempt = kMaxAttempts});
+  const auto p = plan({in, in});
+  EXPECT_THAT(outcomes(p), ElementsAre(Outcome::dead_letter, Outcome::duplicate));
+  EXPECT_EQ(p.dead_letters.size(), 1u);
+  EXPECT_THAT(processed_outcomes(p), ElementsAre("dead_lettered"));
 }
 
 TEST(PlanBatch, EarlyBelowMaxAttemptsStaysEarly) {
@@ -591,6 +644,19 @@ TEST(PlanBatchReplay, ReplayOfAnAppliedEventStaysADuplicate) {
   replayed.replay = true;
   const auto p = plan({replayed}, s);
   EXPECT_EQ(p.results[0].outcome, Outcome::duplicate);
+}
+
+TEST(PlanBatchReplay, EarlyReplayIsStillAReplayWhenItsPredecessorIsLaterInTheBatch) {
+  // crm#2 PRICE_CONFIRMED was dead-lettered; replayed while the order is SUBMITTED it is early,
+  // and the mes PRICE_CALCULATED after it in the batch makes it applicable (not a duplicate).
+  auto replayed = event({.id = 704, .order = "ORD-R", .sequence = 2, .status = "PRICE_CONFIRMED"});
+  replayed.replay = true;
+  const auto p = plan({replayed, event({.id = 705, .source = "mes", .order = "ORD-R", .status = "PRICE_CALCULATED"})},
+                      submitted_order_with_dead_letter(uuid(704)));
+  EXPECT_THAT(outcomes(p), ElementsAre(Outcome::applied, Outcome::applied));
+  ASSERT_EQ(p.history.size(), 2u);
+  EXPECT_EQ(p.history[0].to_status, "PRICE_CALCULATED");
+  EXPECT_EQ(p.history[1].to_status, "PRICE_CONFIRMED");
 }
 
 TEST(PlanBatchReplay, ReplayStillInvalidIsDeadLetteredAgain) {
