@@ -9,12 +9,18 @@
 #include <algorithm>
 #include <climits>
 #include <deque>
+#include <map>
+#include <mutex>
 #include <set>
 #include <stdexcept>
 #include <string_view>
 #include <utility>
 
+#include "oss/amqp/nodes.hpp"
 #include "oss/amqp/url.hpp"
+#include "oss/core/cli.hpp"
+#include "oss/core/url.hpp"
+#include "oss/metrics/registry.hpp"
 #include "table_codec.hpp"
 
 namespace oss::amqp {
@@ -105,7 +111,71 @@ ReceivedProperties copy_properties(const amqp_basic_properties_t& p) {
   return out;
 }
 
+// Process-wide failover state: for each URL list, the node to try first; for each node
+// (host:port), the connections open on it.
+class Failover {
+ public:
+  static Failover& instance() {
+    static Failover f;
+    return f;
+  }
+  void add_nodes(const std::vector<std::string>& nodes) {
+    std::lock_guard lock(mutex_);
+    for (const auto& n : nodes) {
+      if (open_.emplace(n, 0).second) order_.push_back(n);
+    }
+  }
+  std::size_t first(const std::string& list) {
+    std::lock_guard lock(mutex_);
+    return first_[list];
+  }
+  void connected(const std::string& list, std::size_t index, const std::string& node) {
+    std::lock_guard lock(mutex_);
+    first_[list] = index;
+    ++open_[node];
+  }
+  void closed(const std::string& node) {
+    std::lock_guard lock(mutex_);
+    --open_[node];
+  }
+  // The connection on node `index` of `list` was lost: the next attempt starts at the next node.
+  std::size_t lost(const std::string& list, std::size_t index, std::size_t count) {
+    std::lock_guard lock(mutex_);
+    auto& f = first_[list];
+    if (f == index) f = (index + 1) % count;
+    return f;
+  }
+  std::vector<NodeConnections> snapshot() const {
+    std::lock_guard lock(mutex_);
+    std::vector<NodeConnections> out;
+    for (const auto& n : order_) out.push_back({n, open_.at(n)});
+    return out;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<std::string, std::size_t> first_;
+  std::map<std::string, int> open_;
+  std::vector<std::string> order_;
+};
+
+std::string host_port(const UrlParts& u) { return u.host + ":" + std::to_string(u.port); }
+
 }  // namespace
+
+std::vector<NodeConnections> connections_by_node() { return Failover::instance().snapshot(); }
+
+void expose_node_metrics(metrics::Registry& registry) {
+  registry.on_collect([&registry] {
+    for (const auto& n : connections_by_node()) {
+      registry
+          .gauge("oss_amqp_node_connections",
+                 "AMQP connections this process has open on each configured broker node (host:port)",
+                 {{"node", n.node}})
+          .set(n.open);
+    }
+  });
+}
 
 // Frames are read by one hand-written pump (pump_one) rather than amqp_consume_message:
 // amqp_consume_message only understands basic.deliver and reports every other method as
@@ -119,6 +189,7 @@ class Connection::Impl {
   explicit Impl(ConnectionOptions options) : options_(std::move(options)) { open(); }
 
   ~Impl() {
+    uncount();
     if (state_ && socket_alive_) {
       // Bounded by the RPC timeout (io_timeout). The broker requeues unacked deliveries.
       const amqp_rpc_reply_t r = amqp_connection_close(state_.get(), AMQP_REPLY_SUCCESS);
@@ -132,6 +203,9 @@ class Connection::Impl {
   Impl& operator=(const Impl&) = delete;
 
   bool is_open() const noexcept { return usable_; }
+  const std::string& node() const noexcept { return masked_url_; }
+  std::size_t node_index() const noexcept { return node_index_; }
+  std::size_t node_count() const noexcept { return node_count_; }
 
   void declare_exchange(const std::string& name, const std::string& type, bool durable,
                         const Table& args) {
@@ -272,12 +346,70 @@ class Connection::Impl {
   }
 
  private:
+  // Tries the nodes of the URL list in turn (see the class comment); a single URL is one node.
   void open() {
-    const UrlParts url = parse_url(options_.url);  // std::invalid_argument: fatal misconfiguration
-    masked_url_ = mask_url(options_.url);
+    std::vector<std::string> urls;
+    if (options_.url.find(',') == std::string::npos) {
+      urls.push_back(options_.url);
+    } else {
+      try {
+        urls = core::parse_amqp_urls(options_.url, "amqp URL list");
+      } catch (const core::UsageError& e) {
+        throw std::invalid_argument(e.what());  // fatal misconfiguration, never retried
+      }
+    }
+    std::vector<UrlParts> parts;
+    std::vector<std::string> nodes;
+    for (const auto& u : urls) {
+      parts.push_back(parse_url(u));  // std::invalid_argument: fatal misconfiguration
+      nodes.push_back(host_port(parts.back()));
+    }
     if (options_.frame_max < 4096 || options_.frame_max > static_cast<std::uint32_t>(INT_MAX)) {
       throw std::invalid_argument("amqp: frame_max must be in [4096, 2^31-1]");
     }
+    auto& failover = Failover::instance();
+    failover.add_nodes(nodes);
+    node_count_ = urls.size();
+    if (node_count_ == 1) {
+      masked_url_ = mask_url(urls[0]);
+      open_node(parts[0]);
+      counted_node_ = nodes[0];
+      failover.connected(options_.url, 0, counted_node_);
+      spdlog::info("amqp: connected to {} (connection_name '{}')", masked_url_, options_.connection_name);
+      return;
+    }
+    const std::size_t first = failover.first(options_.url) % node_count_;
+    std::string errors;
+    bool all_refused_login = true;
+    for (std::size_t k = 0; k < node_count_; ++k) {
+      const std::size_t i = (first + k) % node_count_;
+      masked_url_ = mask_url(urls[i]);
+      try {
+        open_node(parts[i]);
+        node_index_ = i;
+        counted_node_ = nodes[i];
+        failover.connected(options_.url, i, counted_node_);
+        spdlog::info("amqp: connected to {} (node {} of {}; connection_name '{}')", masked_url_, i + 1,
+                     node_count_, options_.connection_name);
+        return;
+      } catch (const AuthError& e) {
+        errors += std::string(errors.empty() ? "" : "; ") + e.what();
+      } catch (const ConnectionError& e) {
+        all_refused_login = false;
+        errors += std::string(errors.empty() ? "" : "; ") + e.what();
+      }
+      spdlog::warn("amqp: node {} of {} ({}) unavailable; trying the next", i + 1, node_count_, masked_url_);
+      state_.reset();
+      socket_alive_ = false;
+      usable_ = false;
+    }
+    masked_url_ = core::mask_url(options_.url);
+    const std::string what = "amqp: none of the " + std::to_string(node_count_) + " nodes is available: " + errors;
+    if (all_refused_login) throw AuthError(what);
+    throw ConnectionError(what);
+  }
+
+  void open_node(const UrlParts& url) {
 
     state_.reset(amqp_new_connection());
     if (!state_) throw ConnectionError("amqp: cannot allocate a connection");
@@ -303,8 +435,23 @@ class Connection::Impl {
     amqp_channel_open(state_.get(), kChannel);
     check_rpc("channel.open");
     usable_ = true;
-    spdlog::info("amqp: connected to {} (connection_name '{}')", masked_url_,
-                 options_.connection_name);
+  }
+
+  void uncount() noexcept {
+    if (counted_node_.empty()) return;
+    Failover::instance().closed(counted_node_);
+    counted_node_.clear();
+  }
+
+  // The connection is gone (not merely its channel): with a cluster, move the next attempt on.
+  void lost() noexcept {
+    const bool was_counted = !counted_node_.empty();
+    uncount();
+    if (node_count_ > 1 && was_counted) {
+      const std::size_t next = Failover::instance().lost(options_.url, node_index_, node_count_);
+      spdlog::warn("amqp: lost the connection to {} (node {} of {}); reconnecting starts at node {}", masked_url_,
+                   node_index_ + 1, node_count_, next + 1);
+    }
   }
 
   void login(const UrlParts& url) {
@@ -428,6 +575,7 @@ class Connection::Impl {
     usable_ = false;
     socket_alive_ = false;
     spdlog::warn("amqp: broker closed the connection {}: {} {}", masked_url_, code, text);
+    lost();
     throw ConnectionError(
         "amqp: broker closed the connection: " + std::to_string(code) + " " + text, code);
   }
@@ -440,6 +588,7 @@ class Connection::Impl {
   [[noreturn]] void fail_connection(std::string_view what, int status) {
     usable_ = false;
     socket_alive_ = false;  // the protocol state is unknown: do not attempt a polite close
+    lost();
     throw ConnectionError("amqp: " + std::string(what) + " on " + masked_url_ +
                           " failed: " + status_text(status));
   }
@@ -447,6 +596,7 @@ class Connection::Impl {
   [[noreturn]] void fail_protocol(std::string_view what) {
     usable_ = false;
     socket_alive_ = false;
+    lost();
     throw ConnectionError("amqp: protocol error on " + masked_url_ + ": " + std::string(what));
   }
 
@@ -616,7 +766,10 @@ class Connection::Impl {
   }
 
   ConnectionOptions options_;
-  std::string masked_url_;
+  std::string masked_url_;       // the node's URL, password masked
+  std::size_t node_index_ = 0;   // position of the node in the URL list
+  std::size_t node_count_ = 1;   // length of the URL list
+  std::string counted_node_;     // host:port counted in Failover while open; empty otherwise
   StatePtr state_;
   bool usable_ = false;        // false after any error: the caller must reconnect
   bool socket_alive_ = false;  // whether a polite connection.close may still be attempted
@@ -680,5 +833,11 @@ void Connection::nack(std::uint64_t delivery_tag, bool multiple, bool requeue) {
 }
 void Connection::cancel(const std::string& consumer_tag) { impl().cancel(consumer_tag); }
 bool Connection::is_open() const { return impl_ != nullptr && impl_->is_open(); }
+const std::string& Connection::node() const {
+  if (!impl_) throw std::logic_error("amqp: use of a moved-from Connection");
+  return impl_->node();
+}
+std::size_t Connection::node_index() const { return impl_ ? impl_->node_index() : 0; }
+std::size_t Connection::node_count() const { return impl_ ? impl_->node_count() : 0; }
 
 }  // namespace oss::amqp

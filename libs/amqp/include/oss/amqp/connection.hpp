@@ -12,7 +12,9 @@
 namespace oss::amqp {
 
 struct ConnectionOptions {
-  std::string url;  // amqp://user:pass@host:port/vhost (vhost percent-decoded: %2f -> /)
+  /// amqp://user:pass@host:port/vhost (vhost percent-decoded: %2f -> /), or a comma-separated
+  /// list of them, one per node of a RabbitMQ cluster (see "Cluster failover" below).
+  std::string url;
   std::chrono::milliseconds connect_timeout{5000};  // TCP connect, and again the login handshake
   std::chrono::milliseconds io_timeout{10000};      // deadline for any single blocking RPC
   std::uint16_t heartbeat_seconds = 30;
@@ -44,6 +46,16 @@ struct QueueOptions {
 /// send timeout): if the broker blocks publishers (connection.blocked, a memory or disk alarm)
 /// publish() waits up to io_timeout for connection.unblocked and then throws ConnectionError,
 /// but a block that starts in the middle of a large burst can still stall a write.
+///
+/// Cluster failover: with a list of URLs the constructor tries the nodes in turn, starting at the
+/// node this process last connected to with the same list, and takes the first that accepts
+/// (each attempt bounded by connect_timeout). When a connection is lost (socket error, the broker
+/// closing it, a timeout), the next Connection made with that list starts at the following node,
+/// so a client whose node died moves on without waiting for it. Only when every node failed does
+/// the constructor throw: AuthError if every node refused the login, ConnectionError otherwise,
+/// naming each node's error. The caller's reconnect loop (with its capped backoff) is unchanged.
+/// node() tells which node a Connection is on; connections_by_node() (oss/amqp/nodes.hpp) counts
+/// them for metrics.
 class Connection {
  public:
   /// Connects (connect_timeout), logs in, opens channel 1. Throws ConnectionError/AuthError.
@@ -92,6 +104,12 @@ class Connection {
   void cancel(const std::string& consumer_tag);
 
   bool is_open() const;
+
+  /// The node this connection is on: its URL with the password masked, its 0-based position in
+  /// the options' URL list, and the length of that list (1 for a single URL).
+  const std::string& node() const;
+  std::size_t node_index() const;
+  std::size_t node_count() const;
 
  private:
   class Impl;
