@@ -8,6 +8,7 @@
 #include "amqp_publisher.hpp"
 #include "config.hpp"
 #include "oss/core/logging.hpp"
+#include "oss/amqp/nodes.hpp"
 #include "oss/core/url.hpp"
 #include "oss/http/server.hpp"
 #include "oss/metrics/registry.hpp"
@@ -90,6 +91,7 @@ int cmd_run(const std::vector<std::string>& args) {
   }
 
   metrics::Registry registry;
+  amqp::expose_node_metrics(registry);  // which cluster node each connection is on
   relay::RelayMetrics relay_metrics(registry);
   relay::Relay relay_loop(
       [&first_store, db]() -> std::unique_ptr<relay::OutboxStore> {

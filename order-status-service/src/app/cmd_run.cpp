@@ -16,6 +16,7 @@
 #include "sla/queries.hpp"
 #include "domain/workflow.hpp"
 #include "oss/core/logging.hpp"
+#include "oss/amqp/nodes.hpp"
 #include "oss/core/url.hpp"
 #include "oss/http/server.hpp"
 #include "oss/http/sse_hub.hpp"
@@ -92,6 +93,7 @@ int cmd_run(const std::vector<std::string>& args) {
   }
 
   metrics::Registry registry;
+  amqp::expose_node_metrics(registry);  // which cluster node each connection is on
   consumer::ConsumerMetrics consumer_metrics(registry);
   auto stream = std::make_shared<http::SseHub>();
   const pg::ConnectOptions db{config.db_url, "order-status-service"};
