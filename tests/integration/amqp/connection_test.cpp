@@ -5,16 +5,20 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <poll.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cctype>
 #include <chrono>
 #include <cstdlib>
 #include <optional>
 #include <random>
+#include <thread>
 #include <string>
 #include <vector>
 
+#include "oss/amqp/nodes.hpp"
 #include "oss/amqp/url.hpp"
 
 namespace oss::amqp {
@@ -77,6 +81,7 @@ class LoopbackListener {
     fd_ = -1;
   }
   int port() const { return port_; }
+  int fd() const { return fd_; }
 
  private:
   int fd_ = -1;
@@ -441,6 +446,128 @@ TEST_F(AmqpTest, MoveKeepsTheConnection) {
   Connection c(options());
   c = std::move(b);
   EXPECT_EQ(c.queue_message_count(queue_), 0U);
+}
+
+// ---- Cluster failover (a comma-separated URL list) ----------------------------------------
+
+// Forwards one TCP connection from a loopback port to the broker until cut() drops both sides:
+// a "node" whose connection can be lost on demand while the broker itself stays up.
+class CuttableProxy {
+ public:
+  explicit CuttableProxy(int upstream_port) : upstream_port_(upstream_port) {
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~CuttableProxy() {
+    cut();
+    listener_.close();
+    thread_.join();
+  }
+  int port() const { return listener_.port(); }
+  void cut() { stop_ = true; }
+
+ private:
+  void serve() {
+    pollfd lp{listener_fd(), POLLIN, 0};
+    while (!stop_ && ::poll(&lp, 1, 50) == 0) {
+    }
+    if (stop_) return;
+    const int client = ::accept(listener_fd(), nullptr, nullptr);
+    const int upstream = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<std::uint16_t>(upstream_port_));
+    if (client >= 0 && ::connect(upstream, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+      pollfd fds[2] = {{client, POLLIN, 0}, {upstream, POLLIN, 0}};
+      char buf[65536];
+      while (!stop_) {
+        if (::poll(fds, 2, 50) <= 0) continue;
+        bool closed = false;
+        for (int i = 0; i < 2 && !closed; ++i) {
+          if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
+          const auto n = ::recv(fds[i].fd, buf, sizeof buf, 0);
+          closed = n <= 0 || ::send(fds[1 - i].fd, buf, static_cast<std::size_t>(n), MSG_NOSIGNAL) != n;
+        }
+        if (closed) break;
+      }
+    }
+    if (client >= 0) ::close(client);
+    ::close(upstream);
+  }
+  int listener_fd() const { return listener_.fd(); }
+
+  LoopbackListener listener_;
+  int upstream_port_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+TEST_F(AmqpTest, ClusterListSkipsRefusingAndHangingNodes) {
+  LoopbackListener refusing;
+  const int refused_port = refusing.port();
+  refusing.close();
+  LoopbackListener hanging;  // accepts TCP (backlog) but never speaks AMQP
+  const UrlParts live = parse_url(url_);
+  ConnectionOptions o = options();
+  o.url = "amqp://guest:guest@127.0.0.1:" + std::to_string(refused_port) + "/%2f, amqp://guest:guest@127.0.0.1:" +
+          std::to_string(hanging.port()) + "/%2f," + url_;
+  o.connect_timeout = 1s;
+  const auto start = Clock::now();
+  Connection c(o);
+  EXPECT_LT(Clock::now() - start, 5s);
+  EXPECT_EQ(c.node_index(), 2U);
+  EXPECT_EQ(c.node_count(), 3U);
+  EXPECT_NE(c.node().find(":" + std::to_string(live.port)), std::string::npos) << c.node();
+  declare_topology(c);  // the connection works
+  int open_on_live = -1;
+  for (const auto& n : connections_by_node())
+    if (n.node == live.host + ":" + std::to_string(live.port)) open_on_live = n.open;
+  EXPECT_GE(open_on_live, 1);
+}
+
+TEST_F(AmqpTest, ClusterListEveryNodeDownIsConnectionErrorNamingEach) {
+  LoopbackListener a, b;
+  const int pa = a.port(), pb = b.port();
+  a.close();
+  b.close();
+  ConnectionOptions o = options();
+  o.url = "amqp://guest:guest@127.0.0.1:" + std::to_string(pa) + "/%2f,amqp://guest:guest@127.0.0.1:" +
+          std::to_string(pb) + "/%2f";
+  try {
+    Connection c(o);
+    ADD_FAILURE() << "connected";
+  } catch (const ConnectionError& e) {
+    EXPECT_NE(std::string(e.what()).find(std::to_string(pa)), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(std::to_string(pb)), std::string::npos) << e.what();
+  }
+}
+
+// After a connection is lost, the next Connection with the same list starts at the following
+// node, even though the lost node accepts connections again; with no loss it stays put.
+TEST_F(AmqpTest, ClusterListMovesOnAfterALostConnection) {
+  const UrlParts live = parse_url(url_);
+  CuttableProxy proxy(live.port);
+  ConnectionOptions o = options();
+  o.url = "amqp://guest:guest@127.0.0.1:" + std::to_string(proxy.port()) + "/%2f," + url_;
+  o.heartbeat_seconds = 0;
+  {
+    Connection c(o);
+    ASSERT_EQ(c.node_index(), 0U);  // through the proxy
+    declare_topology(c);
+    proxy.cut();
+    EXPECT_THROW(
+        {
+          for (int i = 0; i < 100; ++i) {
+            c.queue_message_count(queue_);
+            std::this_thread::sleep_for(50ms);
+          }
+        },
+        ConnectionError);
+  }
+  Connection next(o);
+  EXPECT_EQ(next.node_index(), 1U);
+  Connection again(o);
+  EXPECT_EQ(again.node_index(), 1U) << "no loss since: stays on the node it is on";
 }
 
 }  // namespace
