@@ -78,6 +78,10 @@ struct Options : CommonOptions {
   double step_gap = 1.0;             // seconds between two steps of one order (at the highest rate)
   std::string fast_poll = "20ms";    // relay --poll-interval when outbox.notify = off
   double drain_timeout = 420;
+  std::int64_t capacity_events = 60'000;  // consumer-only phase: events pre-loaded into the queue
+  std::vector<std::string> service_args;  // extra flags for `order-status-service run`
+  std::string phases = "capacity,steady,ramp,drain";
+  bool phase(const std::string& name) const { return ("," + phases + ",").find("," + name + ",") != std::string::npos; }
   // Unique per run: databases, exchanges and queues.
   std::string id, crm_db, mes_db, oss_db, raw_db, exchange, queue, dlq, notifications, raw_exchange, raw_queue;
 };
@@ -87,7 +91,8 @@ struct Options : CommonOptions {
              "e2e_bench --pg-base postgresql://user:pw@host:port --amqp amqp://u:p@host:port/%2f "
              "--bin-dir build/bin [--quick] [--steady-rates 500,2000] [--steady-seconds S] "
              "[--ramp-rates 4000,6000,8000] [--ramp-seconds S] [--backlog N] [--threads N] [--ramp-threads N] "
-             "[--step-gap SECONDS] [--fast-poll 20ms] [--markdown-out FILE] [--servers-dir DIR] [--log FILE] [--keep]");
+             "[--step-gap SECONDS] [--fast-poll 20ms] [--capacity-events N] [--service-arg FLAG]... "
+             "[--phases capacity,steady,ramp,drain] [--markdown-out FILE] [--servers-dir DIR] [--log FILE] [--keep]");
 }
 
 Options parse_args(int argc, char** argv) {
@@ -102,6 +107,9 @@ Options parse_args(int argc, char** argv) {
     else if (f == "--ramp-threads") o.ramp_threads = std::stoi(value());
     else if (f == "--step-gap") o.step_gap = std::stod(value());
     else if (f == "--fast-poll") o.fast_poll = value();
+    else if (f == "--capacity-events") o.capacity_events = std::stoll(value());
+    else if (f == "--service-arg") o.service_args.push_back(value());
+    else if (f == "--phases") o.phases = value();
     else if (f == "--backlog") {
       o.backlog = std::stoll(value());
       backlog_set = true;
@@ -124,6 +132,7 @@ Options parse_args(int argc, char** argv) {
     if (!steady_set) o.steady_seconds = 8;
     if (!ramp_set) o.ramp_seconds = 6;
     if (!backlog_set) o.backlog = 12'000;
+    o.capacity_events = std::min<std::int64_t>(o.capacity_events, 24'000);
     o.drain_timeout = 180;
   }
   o.id = std::to_string(getpid()) + std::to_string(std::time(nullptr) % 100000);
@@ -198,19 +207,25 @@ class Child {
   pid_t pid_ = -1;
 };
 
+/// `order-status-service run` on the run's databases and names (plus --service-arg flags), ready.
+std::unique_ptr<Child> start_service(const Options& o) {
+  const int sp = free_port();
+  std::vector<std::string> args{o.bin_dir + "/order-status-service", "run", "--db", db_url(o, o.oss_db), "--amqp", o.amqp,
+                                "--http", "127.0.0.1:" + std::to_string(sp), "--exchange", o.exchange, "--queue",
+                                o.queue, "--dlq", o.dlq, "--notifications-exchange", o.notifications};
+  args.insert(args.end(), o.service_args.begin(), o.service_args.end());
+  auto svc = std::make_unique<Child>("order-status-service", args, o.log, sp);
+  svc->wait_ready(60s);
+  return svc;
+}
+
 /// The two relays (crm, mes) and one service, started in that order: the service first, so the
 /// exchange and its queue binding exist before the relays publish.
 struct Pipeline {
   std::unique_ptr<Child> svc, crm, mes;
-  Pipeline(const Options& o, const std::string& poll) {
-    const int sp = free_port();
-    svc = std::make_unique<Child>(
-        "order-status-service",
-        std::vector<std::string>{o.bin_dir + "/order-status-service", "run", "--db", db_url(o, o.oss_db), "--amqp", o.amqp,
-                                 "--http", "127.0.0.1:" + std::to_string(sp), "--exchange", o.exchange, "--queue",
-                                 o.queue, "--dlq", o.dlq, "--notifications-exchange", o.notifications},
-        o.log, sp);
-    svc->wait_ready(60s);
+  Pipeline(const Options& o, const std::string& poll, bool with_relays = true) {
+    svc = start_service(o);
+    if (!with_relays) return;
     auto relay = [&](const std::string& name, const std::string& db) {
       const int p = free_port();
       return std::make_unique<Child>(
@@ -226,12 +241,13 @@ struct Pipeline {
     mes->wait_ready(60s);
   }
   std::vector<std::pair<std::string, pid_t>> pids() const {
+    if (!crm) return {{"service", svc->pid()}};
     return {{"relay-crm", crm->pid()}, {"relay-mes", mes->pid()}, {"service", svc->pid()}};
   }
   void stop() {
     // Relays first (nothing new enters the broker), then the service.
-    crm->stop();
-    mes->stop();
+    if (crm) crm->stop();
+    if (mes) mes->stop();
     svc->stop();
   }
 };
@@ -303,6 +319,7 @@ void collect_service_metrics(PhaseResult& r, Pipeline& p) {
   r.svc_batch_mean = bs.count > 0 ? bs.sum / bs.count : 0;
   r.svc_batch_ms = hist_mean_ms(m, "oss_batch_processing_seconds");
   r.svc_e2e_mean_ms = hist_mean_ms(m, "oss_event_end_to_end_seconds");
+  if (!p.crm) return;
   const auto a = parse_histogram(p.crm->metrics(), "outbox_relay_emit_to_confirm_seconds");
   const auto b = parse_histogram(p.mes->metrics(), "outbox_relay_emit_to_confirm_seconds");
   r.relay_confirm_mean_ms = a.count + b.count > 0 ? 1000.0 * (a.sum + b.sum) / (a.count + b.count) : 0;
@@ -510,7 +527,7 @@ PhaseResult run_load(const Options& o, int phase_no, const std::string& name, bo
     }
     std::vector<double> relay_d;
     const std::string rsql =
-        "SELECT extract(epoch from published_at - occurred_at)::float8 * 1000 FROM outbox.events "
+        "SELECT extract(epoch from published_at - occurred_at)::float8 * 1000 FROM outbox.all_events "
         "WHERE published_at IS NOT NULL AND occurred_at >= to_timestamp($1) AND occurred_at < to_timestamp($2)";
     for (const auto& url : {crm_url, mes_url}) {
       auto v = fetch_doubles(url, rsql, s.from_epoch, s.to_epoch);
@@ -542,6 +559,105 @@ PhaseResult run_load(const Options& o, int phase_no, const std::string& name, bo
         " ms; in flight at end " + fmt_num(static_cast<double>(s.end_in_flight)) + (s.bounded ? " (bounded)" : " (growing)"));
     r.steps.push_back(s);
   }
+  return r;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Consumer capacity: the service alone, from a queue filled in advance
+
+struct CapacityResult {
+  std::int64_t events = 0, applied = 0;
+  double fill_seconds = 0, seconds = 0, rate = 0;
+  std::string cpu;
+  PhaseResult metrics;
+};
+
+/// Publishes `events` valid envelopes (whole lifecycles, step by step over all orders, so no
+/// event of a batch waits for another) straight to the events exchange with the service
+/// stopped, then starts the service and times it until every event is applied: what one
+/// service instance can apply when nothing else competes for the machine.
+CapacityResult consumer_capacity(const Options& o) {
+  CapacityResult r;
+  const std::string oss_url = db_url(o, o.oss_db);
+  pqxx::connection oc(oss_url);
+  start_service(o)->stop();  // declares the topology, then stops
+  const std::int64_t orders = (o.capacity_events + 5) / 6;
+  r.events = orders * 6;
+  say("capacity: publishing " + fmt_num(static_cast<double>(r.events)) + " events (" +
+      fmt_num(static_cast<double>(orders)) + " lifecycles) to the events exchange, service stopped");
+  const auto f0 = Clock::now();
+  {
+    oss::amqp::Connection c(amqp_options(o, "e2e_bench-capacity"));
+    c.enable_confirms();
+    const std::string now = shell_out("date -u +%Y-%m-%dT%H:%M:%S.000Z");
+    std::uint64_t published = 0;
+    for (int step = 0; step < 6; ++step) {
+      const auto& st = kLifecycle[step];
+      // crm's sequences 1, 2, 3 are steps 0, 2, 5; mes's are steps 1, 3, 4.
+      const int sequence = std::string(st.source) == "crm" ? (step == 0 ? 1 : step == 2 ? 2 : 3) : (step == 1 ? 1 : step == 3 ? 2 : 3);
+      for (std::int64_t i = 0; i < orders; ++i) {
+        oss::amqp::Message m;
+        m.exchange = o.exchange;
+        m.routing_key = std::string(st.source) + ".order.status_changed";
+        m.type = "order.status_changed";
+        m.content_type = "application/json";
+        m.persistent = true;
+        char id[64];
+        std::snprintf(id, sizeof id, "00000000-0000-4000-8%03x-%012llx", static_cast<unsigned>(step) & 0xfffu,
+                      static_cast<unsigned long long>(i) & 0xffffffffffffull);
+        m.message_id = id;
+        m.body = std::string("{\"event_id\":\"") + id + "\",\"source\":\"" + st.source +
+                 "\",\"aggregate_type\":\"order\",\"aggregate_id\":\"cap-" + std::to_string(i) +
+                 "\",\"sequence\":" + std::to_string(sequence) +
+                 ",\"event_type\":\"order.status_changed\",\"occurred_at\":\"" + now +
+                 "\",\"payload\":{\"status\":\"" + st.status + "\",\"actor\":\"e2e_bench\"}}";
+        const auto tag = c.publish(m, true);
+        ++published;
+        if (published % 500 == 0) {
+          const auto b = c.wait_confirms(tag, 30s);
+          if (!b.nacked.empty() || !b.returned.empty()) throw std::runtime_error("capacity: publish not confirmed");
+        }
+      }
+    }
+    const auto b = c.wait_confirms(published, 30s);
+    if (!b.nacked.empty() || !b.returned.empty()) throw std::runtime_error("capacity: publish not confirmed");
+  }
+  r.fill_seconds = Secs(Clock::now() - f0).count();
+  const std::int64_t base_id = scalar(oc, "SELECT coalesce(max(id), 0) FROM oss.status_history");
+  const std::string applied_sql = "SELECT count(*) FROM oss.status_history WHERE id > " + std::to_string(base_id);
+  {
+    pqxx::nontransaction tx(oc);
+    tx.exec("CHECKPOINT");
+  }
+  say("capacity: queue filled in " + fmt_num(r.fill_seconds, 1) + " s; starting the service");
+  Pipeline pipe(o, "", false);
+  const auto t0 = Clock::now();
+  CpuMeter cpu(o, pipe.pids());
+  auto last_progress = Clock::now();
+  std::int64_t last = -1;
+  for (;;) {
+    std::this_thread::sleep_for(100ms);
+    const std::int64_t applied = scalar(oc, applied_sql);
+    if (applied != last) last_progress = Clock::now();
+    last = applied;
+    r.applied = applied;
+    if (applied >= r.events || Clock::now() - last_progress > 60s) break;
+  }
+  // The rate from the service's own clock: first to last applied_at of these events (the
+  // service may start consuming before /readyz answers).
+  {
+    pqxx::nontransaction tx(oc);
+    const auto row = tx.exec("SELECT extract(epoch from max(applied_at) - min(applied_at))::float8 FROM oss.status_history "
+                             "WHERE id > " + std::to_string(base_id))[0];
+    r.seconds = row[0].is_null() ? Secs(Clock::now() - t0).count() : row[0].as<double>();
+  }
+  r.rate = static_cast<double>(r.applied) / r.seconds;
+  r.cpu = cpu.finish();
+  collect_service_metrics(r.metrics, pipe);
+  pipe.stop();
+  say("capacity: " + fmt_num(static_cast<double>(r.applied)) + " of " + fmt_num(static_cast<double>(r.events)) +
+      " applied in " + fmt_num(r.seconds, 1) + " s: " + fmt_num(r.rate) + " events/s; mean batch " +
+      fmt_num(r.metrics.svc_batch_mean, 1) + " messages, " + fmt_num(r.metrics.svc_batch_ms, 1) + " ms; CPU " + r.cpu);
   return r;
 }
 
@@ -632,10 +748,17 @@ DrainResult backlog_drain(const Options& o, const std::string& poll) {
 struct Results {
   LoadResult pg8;
   ConfirmResult w500;
+  std::optional<CapacityResult> capacity;
   std::vector<PhaseResult> phases;
-  DrainResult drain;
+  std::optional<DrainResult> drain;
   std::string pg_version, machine, date, cpu_model;
 };
+
+std::string join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& x : v) out += (out.empty() ? "" : " ") + x;
+  return out;
+}
 
 std::string report(const Options& o, const Results& r) {
   std::ostringstream md;
@@ -650,6 +773,13 @@ std::string report(const Options& o, const Results& r) {
      << fmt_num(r.pg8.p50_ms, 2) << " ms, p99 " << fmt_num(r.pg8.p99_ms, 2) << " ms) | | | | | limit |\n";
   md << "| raw RabbitMQ: quorum queue, persistent, confirms, window 500 | | " << fmt_num(mq) << " msg/s (confirm p50 "
      << fmt_num(r.w500.p50_ms, 1) << " ms, p99 " << fmt_num(r.w500.p99_ms, 1) << " ms) | | | | | limit |\n";
+  if (r.capacity) {
+    const auto& c = *r.capacity;
+    md << "| **consumer capacity**: the service alone, " << fmt_num(static_cast<double>(c.events))
+       << " events pre-loaded in its queue | " << (o.service_args.empty() ? std::string("defaults") : join(o.service_args))
+       << " | | **" << fmt_num(c.rate) << " events/s** (" << fmt_num(static_cast<double>(c.applied)) << " in "
+       << fmt_num(c.seconds, 1) << " s) | | | | " << fmt_pct(c.rate / pg) << " / " << fmt_pct(c.rate / mq) << " |\n";
+  }
   for (const auto& p : r.phases)
     for (const auto& s : p.steps) {
       md << "| **" << p.name << (p.steps.size() > 1 ? ", step " + fmt_num(s.target) + "/s" : "") << "** | "
@@ -661,7 +791,8 @@ std::string report(const Options& o, const Results& r) {
          << fmt_num(s.growth) << "/s) | " << fmt_pct(s.applied_rate() / pg) << " / " << fmt_pct(s.applied_rate() / mq)
          << " |\n";
     }
-  const auto& d = r.drain;
+  if (r.drain) {
+  const auto& d = *r.drain;
   const double d99 = 0.99 * static_cast<double>(d.events) / d.t99;
   const double dall = std::isnan(d.t100) ? static_cast<double>(d.applied) / d.wall : static_cast<double>(d.events) / d.t100;
   md << "| **backlog drain** of " << fmt_num(static_cast<double>(d.events)) << " events (" << fmt_num(static_cast<double>(d.events / 6))
@@ -671,6 +802,7 @@ std::string report(const Options& o, const Results& r) {
      << fmt_num(d.t90, 1) << " s | relays' outboxes empty at " << fmt_num(d.relays_empty, 1) << " s ("
      << fmt_num(static_cast<double>(d.events) / d.relays_empty) << " events/s) | " << fmt_num(static_cast<double>(d.events - d.applied))
      << " left | " << fmt_pct(d99 / pg) << " / " << fmt_pct(d99 / mq) << " (to 99 %) |\n";
+  }
 
   // Targets.
   double best_sustained = 0;
@@ -707,10 +839,18 @@ std::string report(const Options& o, const Results& r) {
        << fmt_num(static_cast<double>(p.applied)) << " of " << fmt_num(static_cast<double>(p.emitted)) << " applied "
        << fmt_num(p.catch_up_seconds, 1) << " s after the producers stopped.\n";
   }
+  if (r.capacity)
+    md << "- Consumer capacity: queue filled in " << fmt_num(r.capacity->fill_seconds, 1) << " s; CPU in cores: "
+       << r.capacity->cpu << "; mean batch " << fmt_num(r.capacity->metrics.svc_batch_mean, 1) << " messages, "
+       << fmt_num(r.capacity->metrics.svc_batch_ms, 1) << " ms per batch; early " << fmt_num(r.capacity->metrics.early)
+       << ".\n";
+  if (r.drain) {
+  const auto& d = *r.drain;
   md << "- Drain: fill " << fmt_num(d.fill_seconds, 1) << " s; CPU in cores during the drain: " << d.cpu
      << "; service: early " << fmt_num(d.metrics.early) << ", stale " << fmt_num(d.metrics.stale) << ", dead-lettered "
      << fmt_num(d.metrics.dead_lettered) << ", mean batch " << fmt_num(d.metrics.svc_batch_mean, 1) << " messages, "
      << fmt_num(d.metrics.svc_batch_ms, 1) << " ms per batch.\n";
+  }
   return md.str();
 }
 
@@ -743,12 +883,17 @@ int run(const Options& o) {
   run_to_completion({o.bin_dir + "/order-status-service", "migrate", "--db", db_url(o, o.oss_db)}, o.log);
 
   int phase_no = 0;
-  for (double rate : o.steady_rates)
-    res.phases.push_back(run_load(o, ++phase_no, "steady " + fmt_num(rate) + "/s", true, "100ms", {rate},
-                                  o.steady_seconds, o.threads));
-  res.phases.push_back(run_load(o, ++phase_no, "steady 2,000/s", false, o.fast_poll, {2000}, o.steady_seconds, o.threads));
-  res.phases.push_back(run_load(o, ++phase_no, "ramp", false, o.fast_poll, o.ramp_rates, o.ramp_seconds, o.ramp_threads));
-  res.drain = backlog_drain(o, o.fast_poll);
+  if (o.phase("capacity")) res.capacity = consumer_capacity(o);
+  if (o.phase("steady")) {
+    for (double rate : o.steady_rates)
+      res.phases.push_back(run_load(o, ++phase_no, "steady " + fmt_num(rate) + "/s", true, "100ms", {rate},
+                                    o.steady_seconds, o.threads));
+    res.phases.push_back(
+        run_load(o, ++phase_no, "steady 2,000/s", false, o.fast_poll, {2000}, o.steady_seconds, o.threads));
+  }
+  if (o.phase("ramp"))
+    res.phases.push_back(run_load(o, ++phase_no, "ramp", false, o.fast_poll, o.ramp_rates, o.ramp_seconds, o.ramp_threads));
+  if (o.phase("drain")) res.drain = backlog_drain(o, o.fast_poll);
 
   const std::string md = report(o, res);
   emit_report(md, o.markdown_out);

@@ -317,6 +317,49 @@ TEST_F(Consumer, DeadLetterReplayAfterTheCauseIsFixedAppliesOnce) {
   EXPECT_NE(list.log().find("\"replayed_at\":\"20"), std::string::npos) << list.log();
 }
 
+TEST_F(Consumer, EarlyEventsAreHeldInProcessUntilTheirPredecessorArrivesInALaterBatch) {
+  // Generous hold: the predecessors are published well after the early events were decided.
+  auto service = start_service(http_port_, {"--early-hold", "20s", "--early-retries", "1", "--batch-size", "250", "--consumers", "2"});
+  ASSERT_TRUE(wait_ready(http_port_)) << service->log();
+  constexpr int kOrders = 200;
+  std::uint64_t id = 1;
+  // The MES prices 200 orders before the CRM's creations arrive (a second relay ahead of the
+  // first), plus one order whose creation never comes.
+  for (int i = 0; i < kOrders; ++i) publish({uuid(id++), "mes", "HE-" + std::to_string(i), "PRICE_CALCULATED", 1});
+  publish({uuid(9000), "mes", "HE-ORPHAN", "PRICE_CALCULATED", 1});
+  confirm();
+  ASSERT_TRUE(testing::wait_until(
+      [&] {
+        return testing::metric(testing::http("GET", http_port_, "/metrics").body, "oss_early_held_total") >= kOrders + 1;
+      },
+      30s))
+      << testing::http("GET", http_port_, "/metrics").body;
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(count(oss_, "SELECT count(*) FROM oss.orders"), 0);
+  for (int i = 0; i < kOrders; ++i) publish({uuid(id++), "crm", "HE-" + std::to_string(i), "SUBMITTED", 1});
+  confirm();
+  ASSERT_TRUE(testing::wait_until(
+      [&] { return count(oss_, "SELECT count(*) FROM oss.orders WHERE status = 'PRICE_CALCULATED'") == kOrders; }, 60s))
+      << service->log();
+  EXPECT_EQ(count(oss_, "SELECT count(*) FROM oss.status_history"), 2 * kOrders);
+  expect_consistent_histories();
+  auto metrics = testing::http("GET", http_port_, "/metrics").body;
+  // None of them went through a delay queue.
+  EXPECT_EQ(testing::metric(metrics, "oss_events_total{outcome=\"early\"}"), 0);
+  EXPECT_EQ(testing::metric(metrics, "oss_events_total{outcome=\"applied\"}"), 2 * kOrders);
+  // The orphan is still held (unacked); after the hold it takes the delay tiers as before and is
+  // dead-lettered when its retries are used up.
+  EXPECT_EQ(count(oss_, "SELECT count(*) FROM oss.dead_letters"), 0);
+  ASSERT_TRUE(testing::wait_until(
+      [&] { return count(oss_, "SELECT count(*) FROM oss.dead_letters WHERE reason = 'retries_exhausted'") == 1; },
+      90s))
+      << service->log();
+  metrics = testing::http("GET", http_port_, "/metrics").body;
+  EXPECT_EQ(testing::metric(metrics, "oss_events_total{outcome=\"early\"}"), 1);
+  EXPECT_EQ(sql_scalar(oss_, "SELECT order_id FROM oss.dead_letters"), "HE-ORPHAN");
+  EXPECT_TRUE(service->running());
+}
+
 TEST_F(Consumer, ReconcileFindsEventsLostOnTheWayAndNoneWhenAllArrived) {
   auto service = start_service(http_port_);
   auto relay = start_relay(crm_);

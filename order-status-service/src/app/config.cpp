@@ -30,8 +30,10 @@ std::vector<core::FlagSpec> run_flags() {
       {"dlq", "OSS_DLQ", "dead-letter queue", "order-status-service.dlq"},
       {"notifications-exchange", "OSS_NOTIFICATIONS_EXCHANGE", "exchange the service emits to", "orders.notifications"},
       {"batch-size", "OSS_BATCH_SIZE", "messages per database transaction", "500"},
-      {"prefetch", "OSS_PREFETCH", "unacked messages in flight per instance", "1000"},
+      {"prefetch", "OSS_PREFETCH", "unacked messages in flight per consumer thread", "1000"},
       {"early-retries", "OSS_EARLY_RETRIES", "delayed retries of an early event before it is dead-lettered", "8"},
+      {"early-hold", "OSS_EARLY_HOLD", "how long an early event is held in process and decided again before its first delayed retry (0s: no holding)", "1s"},
+      {"consumers", "OSS_CONSUMERS", "consumer threads, each with its own broker connection (and --prefetch) and database connection", "4"},
       {"relay-notifications", "OSS_RELAY_NOTIFICATIONS", "publish the service's own outbox to the notifications exchange (true/false)", "true"},
       {"scan-interval", "OSS_SCAN_INTERVAL", "period of the in-service SLA/escalation scanner (0s: off)", "30s"},
       log_flag(),
@@ -65,6 +67,9 @@ ServiceConfig parse_run_config(const core::FlagValues& f) {
   c.consumer.batch_max = static_cast<std::size_t>(f.get_int("batch-size", 1, 5000));
   c.consumer.prefetch = static_cast<std::uint16_t>(f.get_int("prefetch", 1, 65535));
   c.consumer.max_early_retries = static_cast<int>(f.get_int("early-retries", 0, 100));
+  c.consumer.early_hold = f.get_duration("early-hold");
+  if (c.consumer.early_hold > std::chrono::seconds(60)) throw core::UsageError("--early-hold: at most 60s");
+  c.consumer.workers = static_cast<int>(f.get_int("consumers", 1, 32));
   const std::string rn = f.get("relay-notifications");
   if (rn != "true" && rn != "false") throw core::UsageError("--relay-notifications: expected true or false, got '" + rn + "'");
   c.relay_notifications = rn == "true";

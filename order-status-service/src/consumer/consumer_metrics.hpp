@@ -18,7 +18,9 @@ class ConsumerMetrics {
         batch_size(r.histogram("oss_batch_size", "Messages per batch", metrics::exponential_buckets(1, 2, 12))),
         broker_connected(r.gauge("oss_broker_connected", "1 while the consumer is connected to the broker")),
         db_retries(r.counter("oss_database_retries_total", "Batches retried because of database trouble")),
-        broker_errors(r.counter("oss_broker_errors_total", "Broker connection losses")) {
+        broker_errors(r.counter("oss_broker_errors_total", "Broker connection losses")),
+        early_held(r.counter("oss_early_held_total",
+                             "Early events held in process for another decision before any delay queue")) {
     for (const char* o : {"applied", "duplicate", "stale", "early", "dead_lettered", "ignored"}) outcome(o, 0);
     for (const char* reason :
          {"malformed", "unknown_status", "source_not_allowed", "invalid_transition", "retries_exhausted"})
@@ -41,6 +43,7 @@ class ConsumerMetrics {
   metrics::Gauge& broker_connected;
   metrics::Counter& db_retries;
   metrics::Counter& broker_errors;
+  metrics::Counter& early_held;
 };
 
 }  // namespace oss::consumer

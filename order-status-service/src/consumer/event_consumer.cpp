@@ -1,6 +1,8 @@
 #include "consumer/event_consumer.hpp"
 
 #include <algorithm>
+#include <limits>
+#include <stdexcept>
 #include <thread>
 
 #include "oss/core/backoff.hpp"
@@ -48,105 +50,186 @@ amqp::Message forward(const amqp::Delivery& d, const std::string& queue) {
 
 }  // namespace
 
+struct EventConsumer::Worker {
+  Worker(int i, pg::ConnectOptions db) : index(i), store(std::move(db)) {}
+  int index;
+  store::PgOrderStore store;
+  bool connected = false;
+  bool database_trouble = false;
+};
+
 EventConsumer::EventConsumer(ConsumerOptions options, pg::ConnectOptions db, const domain::Workflow& workflow,
                              ConsumerMetrics& metrics, AppliedHook on_applied)
     : options_(std::move(options)),
-      store_(std::move(db)),
+      db_(std::move(db)),
       workflow_(workflow),
       metrics_(metrics),
-      on_applied_(std::move(on_applied)) {}
+      on_applied_(std::move(on_applied)) {
+  if (options_.workers < 1) throw std::invalid_argument("consumer workers must be at least 1");
+}
+
+void EventConsumer::set_connected(Worker& w, bool on) {
+  if (w.connected == on) return;
+  w.connected = on;
+  const int n = (connected_ += on ? 1 : -1);
+  metrics_.broker_connected.set(n == options_.workers ? 1 : 0);
+}
 
 void EventConsumer::run(const std::atomic<bool>& stop) {
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (int i = 0; i < options_.workers; ++i) workers.push_back(std::make_unique<Worker>(i, db_));
+  std::vector<std::thread> threads;
+  for (int i = 1; i < options_.workers; ++i) threads.emplace_back([&, i] { worker_run(*workers[static_cast<std::size_t>(i)], stop); });
+  worker_run(*workers[0], stop);
+  for (auto& t : threads) t.join();
+  core::logger("consumer")->info("msg=\"consumer stopped\" workers={}", options_.workers);
+}
+
+void EventConsumer::worker_run(Worker& w, const std::atomic<bool>& stop) {
   auto log = core::logger("consumer");
   core::Backoff backoff(options_.backoff_initial, options_.backoff_max);
   while (!stop.load()) {
     try {
-      amqp::Connection conn(options_.connection);
+      amqp::ConnectionOptions co = options_.connection;
+      if (options_.workers > 1) co.connection_name += "-" + std::to_string(w.index);
+      amqp::Connection conn(co);
       declare(conn, options_.topology);
       conn.enable_confirms();
       conn.set_prefetch(options_.prefetch);
       conn.consume(options_.topology.events_queue);
-      connected_ = true;
-      metrics_.broker_connected.set(1);
+      set_connected(w, true);
       backoff.reset();
-      log->info("msg=\"consuming\" queue={} prefetch={} batch_max={}", options_.topology.events_queue,
-                options_.prefetch, options_.batch_max);
-      consume_loop(conn, stop);
+      log->info("msg=\"consuming\" queue={} worker={} prefetch={} batch_max={} early_hold_ms={}",
+                options_.topology.events_queue, w.index, options_.prefetch, options_.batch_max,
+                options_.early_hold.count());
+      consume_loop(w, conn, stop);
     } catch (const amqp::Error& e) {
-      connected_ = false;
-      metrics_.broker_connected.set(0);
+      set_connected(w, false);
       metrics_.broker_errors.inc();
       const auto delay = backoff.next();
-      log->warn("msg=\"broker unavailable; reconnecting\" error={} retry_in_ms={}", core::q(e.what()), delay.count());
+      log->warn("msg=\"broker unavailable; reconnecting\" worker={} error={} retry_in_ms={}", w.index, core::q(e.what()),
+                delay.count());
       interruptible_sleep(delay, stop);
     }
   }
-  connected_ = false;
-  metrics_.broker_connected.set(0);
-  log->info("msg=\"consumer stopped\"");
+  set_connected(w, false);
 }
 
 std::optional<processing::BatchPlan> EventConsumer::apply_with_retry(
-    const std::vector<processing::InboundEvent>& batch, const std::atomic<bool>& stop) {
+    Worker& w, const std::vector<processing::InboundEvent>& batch, const std::atomic<bool>& stop) {
   core::Backoff backoff(options_.backoff_initial, options_.backoff_max);
   while (!stop.load()) {
     try {
-      auto plan = store_.apply(workflow_, batch, options_.max_early_retries);
-      if (!database_ok_.exchange(true)) core::logger("consumer")->info("msg=\"database reachable again\"");
+      auto plan = w.store.apply(workflow_, batch, options_.max_early_retries);
+      if (w.database_trouble) {
+        w.database_trouble = false;
+        --database_trouble_;
+        core::logger("consumer")->info("msg=\"database reachable again\" worker={}", w.index);
+      }
       return plan;
     } catch (const std::exception& e) {
       // Database trouble is never a dead letter: the batch stays unacked and is retried whole
       // (nothing of it was committed).
-      database_ok_ = false;
-      store_.reset();
+      if (!w.database_trouble) {
+        w.database_trouble = true;
+        ++database_trouble_;
+      }
+      w.store.reset();
       metrics_.db_retries.inc();
       const auto delay = backoff.next();
-      core::logger("consumer")->warn("msg=\"database trouble; retrying batch\" transient={} error={} retry_in_ms={}",
-                                     pg::is_transient(e), core::q(e.what()), delay.count());
+      core::logger("consumer")->warn(
+          "msg=\"database trouble; retrying batch\" worker={} transient={} error={} retry_in_ms={}", w.index,
+          pg::is_transient(e), core::q(e.what()), delay.count());
       interruptible_sleep(delay, stop);
     }
   }
   return std::nullopt;
 }
 
-void EventConsumer::consume_loop(amqp::Connection& conn, const std::atomic<bool>& stop) {
+namespace {
+
+processing::InboundEvent inbound_of(const amqp::Delivery& d) {
+  processing::InboundEvent in;
+  in.parsed = domain::parse_envelope(d.body);
+  in.body = d.body;
+  in.routing_key = d.routing_key;
+  in.message_id = d.message_id;
+  in.attempt = attempt_of(d);
+  in.replay =
+      std::any_of(d.headers.begin(), d.headers.end(), [](const auto& h) { return h.first == "x-oss-replay-of"; });
+  return in;
+}
+
+}  // namespace
+
+void EventConsumer::consume_loop(Worker& w, amqp::Connection& conn, const std::atomic<bool>& stop) {
+  using Clock = std::chrono::steady_clock;
   auto log = core::logger("consumer");
+  // Early events held back (unacked) for another decision with the next batches; their
+  // delivery tags stay outstanding on this channel, so acks below never cover them.
+  struct Held {
+    amqp::Delivery delivery;
+    processing::InboundEvent event;
+    Clock::time_point since;
+  };
+  std::vector<Held> held;
+  const std::size_t held_max = std::min<std::size_t>(options_.batch_max, std::max<std::size_t>(1, options_.prefetch / 2));
+  // A batch of only held events is decided again at most this often (they wait for another
+  // worker or instance to apply their predecessor).
+  const auto held_retry = std::chrono::milliseconds(50);
+  auto last_batch = Clock::now();
+
   std::vector<amqp::Delivery> deliveries;
   std::vector<processing::InboundEvent> batch;
+  std::vector<Clock::time_point> held_since;  // per batch item: first held, or max() for fresh ones
   while (!stop.load()) {
     deliveries.clear();
     batch.clear();
-    auto first = conn.next_delivery(std::chrono::milliseconds(200));
-    if (!first) continue;
-    deliveries.push_back(std::move(*first));
-    const auto fill_until = std::chrono::steady_clock::now() + options_.batch_wait;
-    while (deliveries.size() < options_.batch_max) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(fill_until - std::chrono::steady_clock::now());
-      auto d = conn.next_delivery(std::max(left, std::chrono::milliseconds(0)));
-      if (!d) break;
-      deliveries.push_back(std::move(*d));
+    held_since.clear();
+    const auto wait = held.empty() ? std::chrono::milliseconds(200)
+                                   : std::max(std::chrono::milliseconds(1),
+                                              std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                  last_batch + held_retry - Clock::now()));
+    auto first = conn.next_delivery(wait);
+    if (!first && held.empty()) continue;
+    if (first) {
+      deliveries.push_back(std::move(*first));
+      const auto fill_until = Clock::now() + options_.batch_wait;
+      const std::size_t room = options_.batch_max > held.size() ? options_.batch_max - held.size() : 1;
+      while (deliveries.size() < room) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(fill_until - Clock::now());
+        auto d = conn.next_delivery(std::max(left, std::chrono::milliseconds(0)));
+        if (!d) break;
+        deliveries.push_back(std::move(*d));
+      }
     }
-    const auto t0 = std::chrono::steady_clock::now();
-    batch.reserve(deliveries.size());
+    const auto t0 = Clock::now();
+    last_batch = t0;
+    batch.reserve(deliveries.size() + held.size());
     for (const auto& d : deliveries) {
-      processing::InboundEvent in;
-      in.parsed = domain::parse_envelope(d.body);
-      in.body = d.body;
-      in.routing_key = d.routing_key;
-      in.message_id = d.message_id;
-      in.attempt = attempt_of(d);
-      in.replay = std::any_of(d.headers.begin(), d.headers.end(),
-                              [](const auto& h) { return h.first == "x-oss-replay-of"; });
-      batch.push_back(std::move(in));
+      batch.push_back(inbound_of(d));
+      held_since.push_back(Clock::time_point::max());
     }
-    auto plan = apply_with_retry(batch, stop);
+    // Held events go last: a predecessor among the fresh deliveries is then decided first
+    // (plan_batch also decides early events again after the rest of the batch).
+    for (auto& h : held) {
+      deliveries.push_back(std::move(h.delivery));
+      batch.push_back(std::move(h.event));
+      held_since.push_back(h.since);
+    }
+    held.clear();
+
+    auto plan = apply_with_retry(w, batch, stop);
     if (!plan) return;  // stopping: leave the batch unacked, it will be redelivered
 
     // Route what needs routing, with confirms, before acking anything.
     std::uint64_t last_tag = 0;
     std::size_t published = 0;
     std::map<std::string, double> outcomes;
+    std::vector<bool> keep(deliveries.size(), false);
     const auto now = core::SystemClock().now();
+    const auto steady_now = Clock::now();
+    std::size_t newly_held = 0;
     for (std::size_t i = 0; i < deliveries.size(); ++i) {
       const auto& r = plan->results[i];
       switch (r.outcome) {
@@ -159,6 +242,14 @@ void EventConsumer::consume_loop(amqp::Connection& conn, const std::atomic<bool>
         case domain::Outcome::duplicate: outcomes["duplicate"] += 1; break;
         case domain::Outcome::stale: outcomes["stale"] += 1; break;
         case domain::Outcome::early: {
+          const bool fresh = held_since[i] == Clock::time_point::max();
+          const auto since = fresh ? steady_now : held_since[i];
+          if (options_.early_hold.count() > 0 && steady_now - since < options_.early_hold && held.size() < held_max) {
+            keep[i] = true;
+            if (fresh) ++newly_held;
+            held.push_back({std::move(deliveries[i]), std::move(batch[i]), since});
+            break;
+          }
           outcomes["early"] += 1;
           auto m = forward(deliveries[i], options_.topology.retry_queue_for_attempt(batch[i].attempt));
           m.headers.emplace_back(kAttemptHeader, static_cast<std::int64_t>(batch[i].attempt + 1));
@@ -190,10 +281,25 @@ void EventConsumer::consume_loop(amqp::Connection& conn, const std::atomic<bool>
         throw amqp::ConnectionError("delay/dead-letter publishes were not confirmed; reconnecting");
       }
     }
-    conn.ack(deliveries.back().delivery_tag, /*multiple=*/true);
+    // Ack everything decided. Without held events one multiple-ack covers the batch (every
+    // outstanding tag up to its highest is in it); with some, one multiple-ack covers the
+    // decided ones below the lowest held tag and the rest are acked one by one.
+    std::uint64_t lowest_held = std::numeric_limits<std::uint64_t>::max();
+    for (const auto& h : held) lowest_held = std::min(lowest_held, h.delivery.delivery_tag);
+    std::uint64_t below = 0;
+    std::vector<std::uint64_t> above;
+    for (std::size_t i = 0; i < deliveries.size(); ++i) {
+      if (keep[i]) continue;
+      const auto tag = deliveries[i].delivery_tag;
+      if (tag < lowest_held) below = std::max(below, tag);
+      else above.push_back(tag);
+    }
+    if (below > 0) conn.ack(below, /*multiple=*/true);
+    for (const auto tag : above) conn.ack(tag, /*multiple=*/false);
     for (const auto& [o, n] : outcomes) metrics_.outcome(o, n);
+    if (newly_held > 0) metrics_.early_held.inc(static_cast<double>(newly_held));
     metrics_.batch_size.observe(static_cast<double>(deliveries.size()));
-    metrics_.batch_seconds.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    metrics_.batch_seconds.observe(std::chrono::duration<double>(Clock::now() - t0).count());
     if (on_applied_ && !plan->history.empty()) on_applied_(plan->history);
   }
 }

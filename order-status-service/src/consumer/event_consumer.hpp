@@ -20,12 +20,21 @@ struct ConsumerOptions {
   int max_early_retries = 8;             // then retries_exhausted
   std::chrono::milliseconds backoff_initial{200};
   std::chrono::milliseconds backoff_max{10'000};
+  /// Consumer threads per instance, each with its own broker connection (channel, prefetch)
+  /// and database connection. Concurrent batches are safe for the same reasons as several
+  /// instances (docs/adr/0002): per-order advisory locks and the per-source sequences.
+  int workers = 1;
+  /// An early event is first held in process (unacked) and decided again with the following
+  /// batches for up to this long, before it goes to the first delay queue. 0: straight to the
+  /// delay queue. At most batch_max events are held per worker.
+  std::chrono::milliseconds early_hold{1000};
 };
 
 /// Consumes order events: batches deliveries, applies them in one transaction per batch,
 /// routes early ones to delay queues and failures to the DLQ (both with publisher confirms),
-/// and acks only after the commit and those confirms. One thread; run() returns after `stop`
-/// is set (an unfinished batch is left unacked and redelivered: deduplication makes that safe).
+/// and acks only after the commit and those confirms. `workers` threads, each a complete
+/// consumer of its own; run() returns after `stop` is set and every worker has finished (an
+/// unfinished batch is left unacked and redelivered: deduplication makes that safe).
 class EventConsumer {
  public:
   /// Called after each commit with the applied transitions (e.g. to feed the live stream).
@@ -34,22 +43,27 @@ class EventConsumer {
   EventConsumer(ConsumerOptions options, pg::ConnectOptions db, const domain::Workflow& workflow,
                 ConsumerMetrics& metrics, AppliedHook on_applied = {});
   void run(const std::atomic<bool>& stop);
-  bool connected() const { return connected_.load(); }
-  bool database_ok() const { return database_ok_.load(); }
+  /// Every worker connected to the broker.
+  bool connected() const { return connected_.load() == options_.workers; }
+  /// No worker is retrying a batch because of database trouble.
+  bool database_ok() const { return database_trouble_.load() == 0; }
 
  private:
-  void consume_loop(amqp::Connection& conn, const std::atomic<bool>& stop);
+  struct Worker;
+  void worker_run(Worker& w, const std::atomic<bool>& stop);
+  void consume_loop(Worker& w, amqp::Connection& conn, const std::atomic<bool>& stop);
   /// Applies the batch, retrying database trouble with backoff until it commits or `stop`.
-  std::optional<processing::BatchPlan> apply_with_retry(const std::vector<processing::InboundEvent>& batch,
+  std::optional<processing::BatchPlan> apply_with_retry(Worker& w, const std::vector<processing::InboundEvent>& batch,
                                                         const std::atomic<bool>& stop);
+  void set_connected(Worker& w, bool on);
 
   ConsumerOptions options_;
-  store::PgOrderStore store_;
+  pg::ConnectOptions db_;
   const domain::Workflow& workflow_;
   ConsumerMetrics& metrics_;
   AppliedHook on_applied_;
-  std::atomic<bool> connected_{false};
-  std::atomic<bool> database_ok_{true};
+  std::atomic<int> connected_{0};
+  std::atomic<int> database_trouble_{0};
 };
 
 }  // namespace oss::consumer
