@@ -349,14 +349,15 @@ EOF
   log "starting RabbitMQ nodes $RABBIT_NODE_1, $RABBIT_NODE_2, $RABBIT_NODE_3"
   for n in 1 2 3; do node_launch "$n"; done
   pg_init
-  for n in 1 2 3; do node_await "$n"; done
+  local pids=()
+  for n in 1 2 3; do node_await "$n" & pids+=($!); done
+  for n in 0 1 2; do wait "${pids[$n]}" || return 1; done
   for n in 2 3; do
     log "joining node $n to node 1"
     node_ctl "$n" stop_app >/dev/null
     node_ctl "$n" join_cluster "$RABBIT_NODE_1" >/dev/null
-    node_ctl "$n" start_app >/dev/null
+    node_ctl "$n" start_app >/dev/null  # returns once the app runs again
   done
-  for n in 1 2 3; do node_await "$n"; done
   local running
   running=$(node_ctl 1 eval 'length(rabbit_nodes:all_running()).' 2>/dev/null || echo 0)
   [ "$running" = "$CLUSTER_SIZE" ] || { log "cluster has $running running nodes, expected $CLUSTER_SIZE"; return 1; }
