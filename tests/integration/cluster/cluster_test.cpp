@@ -86,7 +86,14 @@ class RabbitCluster : public ::testing::Test {
   }
 
   static void TearDownTestSuite() {
-    if (!dir_.empty()) run(shell_quote(script_) + " stop-cluster " + shell_quote(dir_) + " 2>&1");
+    if (dir_.empty()) return;
+    const auto [rc, out] = run(shell_quote(script_) + " stop-cluster " + shell_quote(dir_) + " 2>&1");
+    if (rc == 0) {
+      std::error_code ignored;
+      std::filesystem::remove_all(dir_, ignored);
+    } else {
+      std::cerr << "[cluster] stop-cluster failed; left " << dir_ << "\n" << out;
+    }
   }
 
   static bool servers(const std::string& action, int node) {
@@ -262,7 +269,11 @@ TEST_F(RabbitCluster, NodeKilledUnderLoadAndBroughtBackNothingLostNothingTwice) 
   EXPECT_NE(node_of(during.value("leader", "")), victim) << during.dump();
 
   // The node comes back and its quorum member rejoins.
+  const auto restart = std::chrono::steady_clock::now();
   ASSERT_TRUE(servers("start-node", victim)) << "start-node " << victim;
+  std::cerr << "[cluster] node " << victim << " back after "
+            << std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - restart).count()
+            << " s of start-node\n";
   EXPECT_TRUE(testing::wait_until(
       [&] {
         const auto q = queue_info(victim, queue);
@@ -278,6 +289,9 @@ TEST_F(RabbitCluster, NodeKilledUnderLoadAndBroughtBackNothingLostNothingTwice) 
   EXPECT_TRUE(testing::wait_until(
       [&] { return count(oss, "SELECT count(*) FROM oss.processed_events") >= kEvents; }, 120s))
       << "decided " << count(oss, "SELECT count(*) FROM oss.processed_events") << " of " << kEvents;
+  std::cerr << "[cluster] drained " << count(oss, "SELECT count(*) FROM oss.processed_events") << " events "
+            << std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - killed_at).count()
+            << " s after the kill\n";
   for (const auto& r : relays) EXPECT_TRUE(r->running()) << r->log();
   for (const auto& s : services) EXPECT_TRUE(s->running()) << s->log();
 
