@@ -5,6 +5,7 @@
 #include <string>
 
 #include "domain/workflow.hpp"
+#include "shipped_edges.hpp"
 
 namespace oss::domain {
 namespace {
@@ -42,32 +43,10 @@ TEST(OutcomeStringsTest, RoundTrip) {
 
 // Every shipped transition, made by its source in sequence, is applied.
 TEST(DecideTest, EveryShippedTransitionIsApplied) {
-  struct Step {
-    const char* from;  // nullptr: order unknown
-    const char* to;
-    const char* source;
-  };
-  const Step steps[] = {
-      {nullptr, "SUBMITTED", "crm"},
-      {"SUBMITTED", "PRICE_CALCULATED", "mes"},
-      {"PRICE_CALCULATED", "PRICE_CONFIRMED", "crm"},
-      {"PRICE_CALCULATED", "FROZEN", "crm"},
-      {"FROZEN", "PRICE_CONFIRMED", "crm"},
-      {"FROZEN", "CANCELLED", "crm"},
-      {"PRICE_CONFIRMED", "MANUFACTURING_STARTED", "mes"},
-      {"MANUFACTURING_STARTED", "SHIPPED", "mes"},
-      {"SHIPPED", "DELIVERED", "crm"},
-      {"SUBMITTED", "CANCELLED", "crm"},
-      {"PRICE_CALCULATED", "CANCELLED", "crm"},
-      {"PRICE_CONFIRMED", "CANCELLED", "crm"},
-      {"MANUFACTURING_STARTED", "CANCELLED", "crm"},
-      {"SHIPPED", "CANCELLED", "crm"},
-  };
-  for (const auto& s : steps) {
-    const auto order = s.from ? at(s.from) : std::nullopt;
+  for (const auto& s : testing::shipped_edges()) {
+    const auto order = s.from ? at(*s.from) : std::nullopt;
     const Decision d = decide(wf(), order, 4, s.source, 5, s.to);
-    EXPECT_EQ(d.outcome, Outcome::applied)
-        << (s.from ? s.from : "-") << " -> " << s.to << ": " << d.detail;
+    EXPECT_EQ(d.outcome, Outcome::applied) << s.from.value_or("-") << " -> " << s.to << ": " << d.detail;
     EXPECT_EQ(d.reason, std::nullopt);
     EXPECT_TRUE(d.advances_sequence);
   }

@@ -11,6 +11,8 @@
 #include <sstream>
 #include <string>
 
+#include "shipped_edges.hpp"
+
 namespace oss::domain {
 namespace {
 
@@ -107,31 +109,8 @@ TEST(ShippedWorkflowTest, StatusesAndSlas) {
   EXPECT_FALSE(wf.status("FROZEN")->auto_transition);
 }
 
-struct Edge {
-  std::optional<std::string> from;
-  std::string to;
-  std::string source;
-};
-
-const std::vector<Edge>& shipped_edges() {
-  static const std::vector<Edge> edges = {
-      {std::nullopt, "SUBMITTED", "crm"},
-      {"SUBMITTED", "PRICE_CALCULATED", "mes"},
-      {"PRICE_CALCULATED", "PRICE_CONFIRMED", "crm"},
-      {"PRICE_CALCULATED", "FROZEN", "crm"},
-      {"FROZEN", "PRICE_CONFIRMED", "crm"},
-      {"FROZEN", "CANCELLED", "crm"},
-      {"PRICE_CONFIRMED", "MANUFACTURING_STARTED", "mes"},
-      {"MANUFACTURING_STARTED", "SHIPPED", "mes"},
-      {"SHIPPED", "DELIVERED", "crm"},
-      {"SUBMITTED", "CANCELLED", "crm"},
-      {"PRICE_CALCULATED", "CANCELLED", "crm"},
-      {"PRICE_CONFIRMED", "CANCELLED", "crm"},
-      {"MANUFACTURING_STARTED", "CANCELLED", "crm"},
-      {"SHIPPED", "CANCELLED", "crm"},
-  };
-  return edges;
-}
+using testing::Edge;
+using testing::shipped_edges;
 
 TEST(ShippedWorkflowTest, ExactlyTheDocumentedTransitionsAndSources) {
   const Workflow& wf = shipped_workflow();
