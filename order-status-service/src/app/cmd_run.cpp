@@ -108,8 +108,13 @@ int cmd_run(const std::vector<std::string>& args) {
       {{config.amqp_url, std::chrono::milliseconds(5000), std::chrono::milliseconds(10000), 30,
         "order-status-service-notifications"},
        config.consumer.topology.notifications_exchange});
+  // Short cycles (the relay sees the stop flag between cycles): with several consumer threads a
+  // backlog of notifications builds up quickly, and 32 batches of 500 per cycle could hold
+  // SIGTERM up for longer than a supervisor waits.
+  relay::RelayOptions notification_relay_options;
+  notification_relay_options.max_batches_per_cycle = 4;
   relay::Relay notification_relay([db] { return std::make_unique<relay::PgOutboxStore>(db); }, notification_publisher,
-                                  notification_metrics, relay::RelayOptions{});
+                                  notification_metrics, notification_relay_options);
 
   api::DbPool pool(db, 4, 1000);
   boost::asio::io_context io;
