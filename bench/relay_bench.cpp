@@ -68,14 +68,27 @@ struct Options : CommonOptions {
   std::vector<double> steady_rates{500, 2000};
   int steady_threads = 16;
   double drain_timeout = 600;
+  // A/B mode (--compare B): raw confirm rate, then drains alternating relay A (--relay) and
+  // relay B, then the raw confirm rate again; nothing else.
+  std::string compare;
+  int ab_rounds = 2;
+  std::vector<std::string> extra_a, extra_b;  // extra `run` flags per relay (space-separated)
 };
+
+std::vector<std::string> split_words(const std::string& s) {
+  std::vector<std::string> out;
+  std::istringstream in(s);
+  for (std::string w; in >> w;) out.push_back(w);
+  return out;
+}
 
 [[noreturn]] void usage(const std::string& problem) {
   usage_exit("relay_bench", problem,
              "relay_bench --pg-base postgresql://user:pw@host:port --amqp amqp://u:p@host:port/%2f "
              "--relay build/bin/outbox-relay [--quick] [--batch-size N] [--backlog N] "
              "[--steady-seconds S] [--steady-rates 500,2000] [--markdown-out FILE] "
-             "[--servers-dir DIR] [--relay-log FILE] [--keep]");
+             "[--servers-dir DIR] [--relay-log FILE] [--keep] "
+             "[--compare RELAY_B [--ab-rounds N] [--extra-a 'FLAGS'] [--extra-b 'FLAGS']]");
 }
 
 Options parse_args(int argc, char** argv) {
@@ -93,6 +106,14 @@ Options parse_args(int argc, char** argv) {
       steady_set = true;
     } else if (f == "--steady-rates") {
       o.steady_rates = parse_list(value());
+    } else if (f == "--compare") {
+      o.compare = value();
+    } else if (f == "--ab-rounds") {
+      o.ab_rounds = std::stoi(value());
+    } else if (f == "--extra-a") {
+      o.extra_a = split_words(value());
+    } else if (f == "--extra-b") {
+      o.extra_b = split_words(value());
     } else {
       return false;
     }
@@ -173,14 +194,18 @@ const char* kRawQueue = "relay_bench.raw";
 
 class RelayProcess {
  public:
-  RelayProcess(const Options& o, const std::string& db) : port_(free_port()) {
+  RelayProcess(const Options& o, const std::string& db, const std::string& binary = {},
+               const std::vector<std::string>& extra = {})
+      : port_(free_port()) {
+    const std::string bin = binary.empty() ? o.relay : binary;
     {
       std::ofstream log(o.relay_log, std::ios::app);
-      log << "\n==== relay_bench: starting relay for " << db << " ====\n";
+      log << "\n==== relay_bench: starting relay " << bin << " for " << db << " ====\n";
     }
-    pid_ = spawn({o.relay, "run", "--db", db_url(o, db), "--amqp", o.amqp, "--exchange", kRelayExchange,
-                  "--metrics", "127.0.0.1:" + std::to_string(port_), "--batch-size", o.batch_size},
-                 o.relay_log);
+    std::vector<std::string> args{bin, "run", "--db", db_url(o, db), "--amqp", o.amqp, "--exchange", kRelayExchange,
+                                  "--metrics", "127.0.0.1:" + std::to_string(port_), "--batch-size", o.batch_size};
+    args.insert(args.end(), extra.begin(), extra.end());
+    pid_ = spawn(args, o.relay_log);
   }
   ~RelayProcess() {
     if (pid_ > 0) stop_child(pid_, "relay");
@@ -279,6 +304,7 @@ class StateSampler {
     if (state == "idle in transaction") return "idle in transaction (between UPDATE and COMMIT)";
     if (query.rfind("SELECT position", 0) == 0) what = "fetch SELECT";
     else if (query.rfind("UPDATE outbox.events SET published_at", 0) == 0) what = "mark UPDATE";
+    else if (query.rfind("WITH moved AS", 0) == 0) what = "mark: move to the archive";
     else if (query.rfind("COMMIT", 0) == 0) what = "COMMIT of the mark";
     else what = "other (" + query.substr(0, 24) + ")";
     return what + (wait.empty() ? " [on CPU]" : " [" + wait + "]");
@@ -301,7 +327,16 @@ struct DrainResult {
   std::string cpu;
 };
 
-DrainResult backlog_drain(const Options& o, const std::string& db) {
+/// Where every event of an outbox can be read: outbox.all_events from schema version 3 on
+/// (published rows move to outbox.events_archive), outbox.events before.
+std::string all_events(pqxx::connection& c) {
+  pqxx::nontransaction tx(c);
+  return tx.exec("SELECT to_regclass('outbox.all_events') IS NOT NULL")[0][0].as<bool>() ? "outbox.all_events"
+                                                                                       : "outbox.events";
+}
+
+DrainResult backlog_drain(const Options& o, const std::string& db, const std::string& binary = {},
+                          const std::vector<std::string>& extra = {}) {
   DrainResult r;
   const std::string url = db_url(o, db);
   pqxx::connection c(url);
@@ -336,7 +371,7 @@ DrainResult backlog_drain(const Options& o, const std::string& db) {
       " s); starting the relay");
 
   const auto t0 = Clock::now();
-  RelayProcess relay(o, db);
+  RelayProcess relay(o, db, binary, extra);
   CpuMeter cpu(o, {{"relay", relay.pid()}});
   StateSampler sampler(url, 20ms);
   std::int64_t left = r.rows;
@@ -368,11 +403,12 @@ DrainResult backlog_drain(const Options& o, const std::string& db) {
   r.batch_cycle_ms = cycle.count > 0 ? 1000.0 * cycle.sum / cycle.count : 0;
   r.wall_rate = static_cast<double>(r.rows - left) / r.wall_seconds;
   {
+    const std::string from = all_events(c);
     pqxx::nontransaction tx(c);
     const auto row = tx.exec(
         "SELECT count(*), coalesce(extract(epoch from max(published_at) - min(published_at)), 0)::float8, "
         "       (SELECT count(*) FROM outbox.events WHERE parked_at IS NOT NULL) "
-        "FROM outbox.events WHERE source = 'backlog' AND published_at IS NOT NULL")[0];
+        "FROM " + from + " WHERE source = 'backlog' AND published_at IS NOT NULL")[0];
     const auto published = row[0].as<std::int64_t>();
     r.db_seconds = row[1].as<double>();
     r.db_rate = r.db_seconds > 0 ? static_cast<double>(published) / r.db_seconds : 0;
@@ -483,13 +519,14 @@ SteadyResult steady(const Options& o, const std::string& db, double rate) {
   r.batch_mean = batches.count > 0 ? batches.sum / batches.count : 0;
   r.batch_cycle_ms = cycle.count > 0 ? 1000.0 * cycle.sum / cycle.count : 0;
   {
+    const std::string from = all_events(c);
     pqxx::nontransaction tx(c);
     const auto row = tx.exec_params(
         "SELECT count(*), "
         "  percentile_cont(0.5) WITHIN GROUP (ORDER BY d), percentile_cont(0.99) WITHIN GROUP (ORDER BY d), "
         "  percentile_cont(0.999) WITHIN GROUP (ORDER BY d), max(d) "
         "FROM (SELECT extract(epoch from published_at - occurred_at)::float8 * 1000 AS d "
-        "      FROM outbox.events WHERE source = $1 AND published_at IS NOT NULL) s",
+        "      FROM " + from + " WHERE source = $1 AND published_at IS NOT NULL) s",
         source)[0];
     r.rows = row[0].as<std::int64_t>();
     r.p50_ms = row[1].is_null() ? std::numeric_limits<double>::quiet_NaN() : row[1].as<double>();
@@ -593,7 +630,78 @@ std::string report(const Options& o, const Results& r) {
   return md.str();
 }
 
+/// A/B: the same drain with two relay binaries, alternated, between two raw confirm-rate runs;
+/// each drain is reported as a ratio to the mean of the raw rates measured around it.
+int run_ab(const Options& o) {
+  std::string machine, cpu_model, date, pg_version;
+  describe_run(o, machine, cpu_model, date, pg_version);
+  { std::ofstream log(o.relay_log, std::ios::trunc); }
+  const std::string db = "relay_bench_ab";
+  struct Drain {
+    std::string which;
+    DrainResult r;
+    double raw_before = 0, raw_after = 0;
+  };
+  std::vector<Drain> drains;
+  auto raw = [&] {
+    const auto w = amqp_confirm_rate(o, "relay_bench-raw", kRawExchange, kRawQueue, 500, o.raw_amqp_seconds);
+    say("  raw confirms window 500: " + fmt_num(w.rate) + " msg/s (" + w.cpu + ")");
+    return w.rate;
+  };
+  double last_raw = raw();
+  for (int round = 0; round < o.ab_rounds; ++round) {
+    for (const auto& [which, bin, extra] :
+         {std::tuple<std::string, std::string, std::vector<std::string>>{"A", o.relay, o.extra_a},
+          std::tuple<std::string, std::string, std::vector<std::string>>{"B", o.compare, o.extra_b}}) {
+      recreate_db(o, db);
+      run_to_completion({bin, "install", "--db", db_url(o, db)}, o.relay_log);
+      Drain d{which, backlog_drain(o, db, bin, extra), last_raw, 0};
+      {
+        oss::amqp::Connection a(amqp_options(o, "relay_bench-setup"));
+        a.purge_queue(kRelayQueue);
+      }
+      last_raw = raw();
+      d.raw_after = last_raw;
+      const double ref = (d.raw_before + d.raw_after) / 2;
+      say("  drain " + which + ": " + fmt_num(d.r.wall_rate) + " events/s = " + fmt_pct(d.r.wall_rate / ref) +
+          " of raw (" + d.r.cpu + ")");
+      drains.push_back(std::move(d));
+    }
+  }
+  std::ostringstream md;
+  md << "A/B run: " << date << "; " << machine << "; " << pg_version << "; backlog "
+     << fmt_num(static_cast<double>(o.backlog)) << " rows; --batch-size " << o.batch_size << ".\n"
+     << "A = " << o.relay;
+  for (const auto& e : o.extra_a) md << " " << e;
+  md << "; B = " << o.compare;
+  for (const auto& e : o.extra_b) md << " " << e;
+  md << "\n\n| drain | relay | events/s (start to empty) | raw confirms before / after | ratio to their mean | "
+        "mean batch | publish+confirm+mark per batch | CPU |\n|---|---|---|---|---|---|---|---|\n";
+  int i = 0;
+  for (const auto& d : drains) {
+    const double ref = (d.raw_before + d.raw_after) / 2;
+    md << "| " << ++i << " | " << d.which << " | " << fmt_num(d.r.wall_rate) << " | " << fmt_num(d.raw_before) << " / "
+       << fmt_num(d.raw_after) << " | **" << fmt_pct(d.r.wall_rate / ref) << "** | " << fmt_num(d.r.batch_mean, 0)
+       << " | " << fmt_num(d.r.batch_cycle_ms, 1) << " ms | " << d.r.cpu << " |\n";
+  }
+  md << "\nRelay connection states per drain (pg_stat_activity every 20 ms):\n\n";
+  i = 0;
+  for (const auto& d : drains) md << "- drain " << ++i << " (" << d.which << ", " << d.r.relay_state << "\n";
+  emit_report(md.str(), o.markdown_out);
+  if (!o.keep) {
+    drop_db(o, db);
+    amqp_cleanup(o, "relay_bench-cleanup", [](oss::amqp::Connection& a) {
+      a.delete_queue(kRelayQueue);
+      a.delete_queue(kRawQueue);
+      a.delete_exchange(kRelayExchange);
+      a.delete_exchange(kRawExchange);
+    });
+  }
+  return 0;
+}
+
 int run(const Options& o) {
+  if (!o.compare.empty()) return run_ab(o);
   Results res;
   describe_run(o, res.machine, res.cpu_model, res.date, res.pg_version);
   {
@@ -628,7 +736,12 @@ int run(const Options& o) {
   exec_sql(db_url(o, emit_db), "CHECKPOINT");
   res.emit_off = pg_load(db_url(o, emit_db), 8, o.emit_seconds, {"SET outbox.notify = off"}, kEmitSql, emit, o);
   say("  NOTIFY off: " + fmt_num(res.emit_off.rate) + " commits/s");
-  exec_sql(db_url(o, emit_db), "TRUNCATE outbox.events, outbox.aggregate_sequences");
+  {
+    pqxx::connection ec(db_url(o, emit_db));
+    exec_sql(db_url(o, emit_db), all_events(ec) == "outbox.all_events"
+                                     ? "TRUNCATE outbox.events, outbox.events_archive, outbox.aggregate_sequences"
+                                     : "TRUNCATE outbox.events, outbox.aggregate_sequences");
+  }
   exec_sql(db_url(o, emit_db), "CHECKPOINT");
   {
     Listener listener(db_url(o, emit_db));

@@ -1,15 +1,16 @@
 // retention_bench: the relay's retention purge at 1M events (docs/performance.md, "## Outbox
 // retention at 1M events"). One producer database, one relay (the real binary, a child process):
 //
-//   1. sizes of outbox.events (table, indexes, dead tuples) when empty;
+//   1. sizes of outbox.events (table, indexes, dead tuples) and, from outbox schema version 3 on,
+//      of outbox.events_archive (its partitions) when empty;
 //   2. 1,000,000 events emitted in bulk transactions (generate_series through outbox.emit);
 //   3. a paced producer starts (500 events/s, one event per transaction) and runs to the end,
 //      recording each commit's latency;
 //   4. `outbox-relay run --retention 1s` publishes everything (its purge runs at start and every
-//      60 s, at most 2 s and 5,000 rows per DELETE each time); once all is published the relay is
-//      restarted until the purge has removed everything older than the retention (each start
-//      purges at once) — the rows purged per cycle are reported, so the default schedule's
-//      purge rate can be read off;
+//      60 s: from schema version 3 on it drops whole archive partitions (10 s wide at this
+//      retention), before that it DELETEd at most 5,000 rows per statement for at most 2 s); once
+//      all is published the relay is restarted until the purge has removed everything published
+//      before then (each start purges at once) — the rows purged per cycle are reported;
 //   5. sizes after the purge, then after a plain VACUUM.
 // While the relay runs, pg_stat_activity is sampled every 50 ms to tell when a purge DELETE is
 // running, and producer commits are split into "during a purge" and "not".
@@ -119,6 +120,9 @@ struct Sizes {
   std::string label;
   double total = 0, heap = 0, indexes = 0;
   std::int64_t rows = 0, live = 0, dead = 0, autovacuums = 0, vacuums = 0;
+  bool archive = false;  // outbox schema >= 3
+  double archive_total = 0;
+  std::int64_t archive_rows = 0, archive_partitions = 0;
   std::string last_autovacuum, per_index;
 };
 
@@ -141,6 +145,16 @@ Sizes sizes(pqxx::connection& c, const std::string& label) {
   s.autovacuums = r[6].as<std::int64_t>();
   s.vacuums = r[7].as<std::int64_t>();
   s.last_autovacuum = r[8].as<std::string>();
+  s.archive = tx.exec("SELECT to_regclass('outbox.events_archive') IS NOT NULL")[0][0].as<bool>();
+  if (s.archive) {
+    const auto a = tx.exec(
+        "SELECT coalesce(sum(pg_total_relation_size(inhrelid)), 0), count(*), "
+        "       (SELECT count(*) FROM outbox.events_archive) "
+        "FROM pg_inherits WHERE inhparent = 'outbox.events_archive'::regclass")[0];
+    s.archive_total = a[0].as<double>();
+    s.archive_partitions = a[1].as<std::int64_t>();
+    s.archive_rows = a[2].as<std::int64_t>();
+  }
   for (const auto& row : tx.exec(
            "SELECT indexrelname, pg_relation_size(indexrelid) FROM pg_stat_user_indexes "
            "WHERE schemaname = 'outbox' AND relname = 'events' ORDER BY indexrelname")) {
@@ -213,7 +227,7 @@ class PurgeWatcher {
         pqxx::connection c(url);
         c.prepare("q",
                   "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND application_name = 'outbox-relay' "
-                  "AND query LIKE 'DELETE FROM outbox.events%'");
+                  "AND (query LIKE 'DELETE FROM outbox.events%' OR query LIKE '%outbox.archive_drop_oldest%')");
         while (!stop_.load()) {
           bool active = false;
           {
@@ -386,7 +400,7 @@ int run(const Options& o) {
         next_log += 10s;
       }
       if (left == 0) break;
-      if (Clock::now() - t0 > 900s) throw std::runtime_error("the relay did not publish everything in 900 s");
+      if (Clock::now() - t0 > 2400s) throw std::runtime_error("the relay did not publish everything in 2400 s");
     }
     drain_seconds = Secs(Clock::now() - t0).count();
     purged_total = last_purged;
@@ -398,9 +412,22 @@ int run(const Options& o) {
   // older than the retention is left.
   const double t_purge0 = epoch_now();
   int restarts = 0;
+  const bool archive = sz.back().archive;
   const std::string old_sql =
       "SELECT count(*) FROM outbox.events WHERE published_at IS NOT NULL AND published_at < clock_timestamp() - interval '2 seconds'";
-  while (restarts < o.max_restarts && scalar(c, old_sql) > 0) {
+  // Archive partitions holding rows published before the drain ended (the live producer keeps
+  // adding newer ones); each can be dropped once its upper bound is past the 1 s retention.
+  const std::string old_partitions =
+      "SELECT count(*) FROM outbox.archive_partitions WHERE lower_bound < to_timestamp(" + std::to_string(t_published) + ")";
+  const std::string wait_partitions =
+      "SELECT coalesce(extract(epoch from max(upper_bound) + interval '1.5 seconds' - clock_timestamp()), 0)::float8 "
+      "FROM outbox.archive_partitions WHERE lower_bound < to_timestamp(" + std::to_string(t_published) + ")";
+  while (restarts < o.max_restarts && (scalar(c, old_sql) > 0 || (archive && scalar(c, old_partitions) > 0))) {
+    if (archive) {
+      pqxx::nontransaction tx(c);
+      const double wait = tx.exec(wait_partitions)[0][0].as<double>();
+      if (wait > 0) std::this_thread::sleep_for(std::chrono::duration_cast<Clock::duration>(Secs(std::min(wait, 30.0))));
+    }
     RelayProcess relay(o);
     relay.wait_ready(60s);
     ++restarts;
@@ -438,11 +465,15 @@ int run(const Options& o) {
   std::ostringstream md;
   md << "Run: " << date << "; " << shell_out("nproc") << " CPUs; " << pg_version << "; relay " << o.relay
      << " --retention 1s" << (o.quick ? "; **--quick sizes**" : "") << ".\n\n";
-  md << "| outbox.events | rows | heap | indexes | total | n_live_tup | n_dead_tup | autovacuums so far |\n|---|---|---|---|---|---|---|---|\n";
+  md << "| stage | outbox.events rows | heap | indexes | total | n_live_tup | n_dead_tup | autovacuums so far | "
+        "outbox.events_archive rows | archive partitions | archive total |\n|---|---|---|---|---|---|---|---|---|---|---|\n";
   for (const auto& s : sz)
     md << "| " << s.label << " | " << fmt_num(static_cast<double>(s.rows)) << " | " << mb(s.heap) << " | " << mb(s.indexes)
        << " | " << mb(s.total) << " | " << fmt_num(static_cast<double>(s.live)) << " | " << fmt_num(static_cast<double>(s.dead))
-       << " | " << s.autovacuums << " (last " << s.last_autovacuum << ") |\n";
+       << " | " << s.autovacuums << " (last " << s.last_autovacuum << ") | "
+       << (s.archive ? fmt_num(static_cast<double>(s.archive_rows)) : "-") << " | "
+       << (s.archive ? std::to_string(s.archive_partitions) : "-") << " | " << (s.archive ? mb(s.archive_total) : "-")
+       << " |\n";
   md << "\n| producer commits (" << fmt_num(o.producer_rate) << " events/s, 1 event per transaction, NOTIFY on) | commits | p50 | p99 | max |\n|---|---|---|---|---|\n";
   for (const auto& x : w)
     md << "| " << x.label << " | " << fmt_num(static_cast<double>(x.n)) << " | " << fmt_num(x.p50, 2) << " ms | "
@@ -452,12 +483,21 @@ int run(const Options& o) {
      << " s (" << fmt_num(static_cast<double>(o.events) / fill_seconds) << " rows/s, " << fmt_num(static_cast<double>(o.chunk))
      << " per transaction). Relay drain of the 1M (plus the live producer): " << fmt_num(drain_seconds, 1) << " s ("
      << fmt_num(static_cast<double>(o.events) / drain_seconds) << " events/s).\n";
-  md << "- Purge cycles (each at most 2 s of `DELETE … LIMIT 5000` batches by `published_at`): ";
+  md << (archive ? "- Purge cycles (archive partitions dropped whole, estimated rows; plus `DELETE … LIMIT 5000` batches "
+                   "of rows marked in place, if any): "
+                 : "- Purge cycles (each at most 2 s of `DELETE … LIMIT 5000` batches by `published_at`): ");
   for (std::size_t i = 0; i < cycles.size(); ++i)
     md << (i ? "; " : "") << cycles[i].first << ": " << fmt_num(cycles[i].second) << " rows";
   md << ". Total purged " << fmt_num(purged_total) << " rows; " << restarts << " relay restarts took "
      << fmt_num(t_purge1 - t_purge0, 1) << " s. A purge DELETE was running in " << purges.size()
      << " sampled intervals, " << fmt_num(purge_busy, 1) << " s in all (pg_stat_activity every 50 ms).\n";
+  if (archive) {
+    md << "- Archive partition sizes at each stage: ";
+    for (std::size_t i = 0; i < sz.size(); ++i)
+      md << (i ? "; " : "") << sz[i].label << ": " << sz[i].archive_partitions << " partitions, "
+         << mb(sz[i].archive_total);
+    md << ".\n";
+  }
   md << "- Plain `VACUUM outbox.events` took " << fmt_num(vacuum_seconds, 1) << " s.\n";
   md << "- Per index:\n";
   for (const auto& s : sz) md << "  - " << s.label << ": " << s.per_index << "\n";

@@ -225,6 +225,8 @@ check_roles() {
   denied "$(u oss_readonly "$oss")" "DELETE FROM oss.orders"
   allowed "$(u oss_readonly "$oss")" "SELECT count(*) FROM oss.orders"
   allowed "$(u oss_service "$crm")" "SELECT count(*) FROM outbox.events"  # reconcile's read
+  allowed "$(u oss_service "$crm")" "SELECT count(*) FROM outbox.all_events"  # reconcile's read (schema >= 3)
+  allowed "$relay" "SELECT outbox.archive_ensure_partition(now(), interval '1 hour')"
 
   # The programs themselves under these roles: the event reaches oss.orders.
   "$bin/order-status-service" run --db "$(u oss_service "$oss")" --amqp "$amqp" --http 127.0.0.1:0 \

@@ -27,9 +27,15 @@ GRANT USAGE ON SCHEMA outbox TO outbox_relay;
 GRANT SELECT, UPDATE, DELETE ON outbox.events TO outbox_relay;
 GRANT SELECT ON outbox.schema_migrations TO outbox_relay;
 GRANT EXECUTE ON FUNCTION outbox.partition_count() TO outbox_relay;
+-- Outbox schema >= 3: a confirmed row moves to outbox.events_archive (INSERT); archive partitions
+-- are created and dropped through SECURITY DEFINER functions (no CREATE privilege needed).
+GRANT INSERT ON outbox.events_archive TO outbox_relay;
+GRANT EXECUTE ON FUNCTION outbox.archive_ensure_partition(timestamptz, interval),
+                          outbox.archive_drop_oldest(timestamptz) TO outbox_relay;
 
 -- Reconcile (order-status-service reconcile --source-db): read-only.
 GRANT USAGE ON SCHEMA outbox TO outbox_reader;
 GRANT SELECT ON outbox.events, outbox.schema_migrations TO outbox_reader;
+GRANT SELECT ON outbox.events_archive, outbox.all_events TO outbox_reader;  -- schema >= 3: every event
 
 COMMIT;

@@ -24,8 +24,9 @@ std::vector<core::FlagSpec> run_flags() {
       {"exchange", "RELAY_EXCHANGE", "topic exchange to publish to", "orders.events"},
       {"metrics", "RELAY_METRICS_LISTEN", "host:port for /metrics, /healthz, /readyz", "127.0.0.1:9101"},
       {"batch-size", "RELAY_BATCH_SIZE", "rows per batch (confirms pipelined per batch)", "500"},
+      {"pipeline-depth", "RELAY_PIPELINE_DEPTH", "batches published ahead of their confirms", "4"},
       {"max-attempts", "RELAY_MAX_ATTEMPTS", "broker refusals before a row is parked", "10"},
-      {"retention", "RELAY_RETENTION", "how long published rows are kept (reconcile reads them)", "24h"},
+      {"retention", "RELAY_RETENTION", "how long published rows are kept in outbox.events_archive (reconcile reads them; dropped a partition at a time, at most retention/8 late)", "24h"},
       {"poll-interval", "RELAY_POLL_INTERVAL", "polling safety net when no NOTIFY arrives (also the wake-up when outbox.notify = off)", "100ms"},
       log_level_flag(),
   };
@@ -42,6 +43,7 @@ RelayConfig parse_run_config(const core::FlagValues& f) {
   c.metrics_listen = f.get("metrics");
   c.log_level = f.get("log-level");
   c.options.batch_size = static_cast<std::size_t>(f.get_int("batch-size", 1, 10000));
+  c.options.pipeline_depth = static_cast<std::size_t>(f.get_int("pipeline-depth", 1, 64));
   c.options.max_attempts = static_cast<int>(f.get_int("max-attempts", 1, 1000));
   c.options.retention = f.get_duration("retention");
   c.options.poll_interval = f.get_duration("poll-interval");

@@ -67,11 +67,12 @@ int cmd_run(const std::vector<std::string>& args) {
   core::init_logging("outbox-relay", config.log_level);
   auto log = spdlog::default_logger();
   const pg::ConnectOptions db{config.db_url, "outbox-relay"};
+  const auto archive_width = relay::PgOutboxStore::archive_width_for(config.options.retention);
 
   // Fail fast on misconfiguration: reach both servers once before starting the loop.
   std::unique_ptr<relay::OutboxStore> first_store;
   try {
-    first_store = std::make_unique<relay::PgOutboxStore>(db);
+    first_store = std::make_unique<relay::PgOutboxStore>(db, archive_width);
   } catch (const relay::PgOutboxStore::SchemaMissing& e) {
     throw core::UsageError(e.what());
   } catch (const pqxx::broken_connection& e) {
@@ -94,9 +95,9 @@ int cmd_run(const std::vector<std::string>& args) {
   amqp::expose_node_metrics(registry);  // which cluster node each connection is on
   relay::RelayMetrics relay_metrics(registry);
   relay::Relay relay_loop(
-      [&first_store, db]() -> std::unique_ptr<relay::OutboxStore> {
+      [&first_store, db, archive_width]() -> std::unique_ptr<relay::OutboxStore> {
         if (first_store) return std::move(first_store);
-        return std::make_unique<relay::PgOutboxStore>(db);
+        return std::make_unique<relay::PgOutboxStore>(db, archive_width);
       },
       publisher, relay_metrics, config.options);
 

@@ -40,7 +40,11 @@ class OutboxStore {
   /// skip rows already in flight; each cycle starts again from 0, so a row that commits late
   /// (with a smaller position) is picked up by the next cycle.
   virtual std::vector<OutboxRow> fetch(std::size_t limit, std::int64_t after_position = 0) = 0;
+  /// Records that the broker confirmed these rows. From schema version 3 on this moves them to
+  /// outbox.events_archive (one statement); rows already marked or moved are skipped.
   virtual void mark_published(const std::vector<std::int64_t>& positions) = 0;
+  /// Prepares where published rows go next (archive partitions ahead of time); housekeeping.
+  virtual void prepare_archive() {}
   /// Counts an attempt; parks rows that reached max_attempts; schedules the next attempt.
   /// Returns how many were parked.
   virtual std::size_t record_failures(const std::vector<RowFailure>& failures, int max_attempts,
@@ -48,7 +52,9 @@ class OutboxStore {
   /// Blocks up to `timeout` for a commit notification; true if one came.
   virtual bool wait_for_commit(std::chrono::milliseconds timeout) = 0;
   virtual BacklogStats backlog() = 0;
-  /// Deletes published rows older than `retention`, in bounded batches; returns rows deleted.
+  /// Removes published rows older than `retention`: drops whole archive partitions, and deletes
+  /// rows marked published in place in bounded batches; returns rows removed (partitions counted
+  /// by PostgreSQL's row estimate).
   virtual std::int64_t purge_published(std::chrono::milliseconds retention, std::size_t batch,
                                        std::chrono::milliseconds budget) = 0;
 };

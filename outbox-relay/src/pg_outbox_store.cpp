@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <numeric>
 
+#include "oss/core/logging.hpp"
 #include "oss/pg/arrays.hpp"
 #include "oss/pg/migrate.hpp"
 
@@ -24,7 +25,15 @@ class PgOutboxStore::Listener final : public pqxx::notification_receiver {
   bool& flag_;
 };
 
-PgOutboxStore::PgOutboxStore(pg::ConnectOptions options) : options_(std::move(options)) { open(); }
+PgOutboxStore::PgOutboxStore(pg::ConnectOptions options, std::chrono::seconds archive_partition_width)
+    : options_(std::move(options)), archive_width_(std::max<std::chrono::seconds>(archive_partition_width, std::chrono::seconds(1))) {
+  open();
+}
+
+std::chrono::seconds PgOutboxStore::archive_width_for(std::chrono::milliseconds retention) {
+  const auto w = std::chrono::duration_cast<std::chrono::seconds>(retention / 8);
+  return std::clamp<std::chrono::seconds>(w, std::chrono::seconds(10), std::chrono::seconds(3600));
+}
 
 PgOutboxStore::~PgOutboxStore() = default;
 
@@ -35,10 +44,18 @@ void PgOutboxStore::open() {
   conn_ = pg::connect(options_);
   if (pg::installed_version(*conn_, "outbox") == 0)
     throw SchemaMissing("schema 'outbox' is not installed in this database; run `outbox-relay install --db URL` first");
+  // From schema version 3 on, published rows move to outbox.events_archive; against an older
+  // schema (a relay upgraded before `outbox-relay install`) they are marked in place as before.
+  archive_ = pg::installed_version(*conn_, "outbox") >= 3;
   {
     pqxx::nontransaction tx(*conn_);
     partitions_ = tx.exec("SELECT outbox.partition_count()")[0][0].as<int>();
     tx.exec_params("SELECT pg_advisory_lock_shared($1, 0)", kMemberLockClass);
+    // This connection's writes (marks, attempts, partition DDL) do not wait for their WAL flush:
+    // if a crash loses one, the rows are published again (a duplicate after a fault, which
+    // consumers deduplicate), never lost. It keeps an fsync off the relay's critical path and
+    // lets a mark be one autocommit statement (one round trip).
+    tx.exec("SET synchronous_commit = off");
   }
   listener_ = std::make_unique<Listener>(*conn_, notified_);
 }
@@ -84,16 +101,23 @@ std::vector<OutboxRow> PgOutboxStore::fetch(std::size_t limit, std::int64_t afte
   if (owned_.empty()) return rows;
   auto& c = conn();
   pqxx::nontransaction tx(c);
+  // predecessor_pending only matters for a fetch bounded by `after_position`. An unbounded one
+  // (the first of a cycle) sees every pending row of its partitions up to its last row in one
+  // snapshot, and an aggregate's predecessor always has the smaller position (emit() takes the
+  // aggregate's row lock before inserting), so a pending predecessor is in the same result
+  // ahead of the row, where the relay handles it: the per-row index probe is skipped.
   const auto r = tx.exec_params(
-      "SELECT position, event_id::text, source, aggregate_type, aggregate_id, sequence, event_type, "
-      "       payload::text, headers::text, "
-      "       (extract(epoch from occurred_at) * 1000000)::bigint, attempts, "
-      "       (next_attempt_at IS NULL OR next_attempt_at <= now()), "
-      "       EXISTS (SELECT 1 FROM outbox.events p WHERE p.source = e.source AND p.aggregate_id = e.aggregate_id "
-      "               AND p.sequence = e.sequence - 1 AND p.published_at IS NULL AND p.parked_at IS NULL) "
-      "FROM outbox.events e "
-      "WHERE published_at IS NULL AND parked_at IS NULL AND partition = ANY($1::smallint[]) AND position > $3 "
-      "ORDER BY position LIMIT $2",
+      std::string("SELECT position, event_id::text, source, aggregate_type, aggregate_id, sequence, event_type, "
+                  "       payload::text, headers::text, "
+                  "       (extract(epoch from occurred_at) * 1000000)::bigint, attempts, "
+                  "       (next_attempt_at IS NULL OR next_attempt_at <= now()), ") +
+          (after_position == 0
+               ? "false "
+               : "EXISTS (SELECT 1 FROM outbox.events p WHERE p.source = e.source AND p.aggregate_id = e.aggregate_id "
+                 "        AND p.sequence = e.sequence - 1 AND p.published_at IS NULL AND p.parked_at IS NULL) ") +
+          "FROM outbox.events e "
+          "WHERE published_at IS NULL AND parked_at IS NULL AND partition = ANY($1::smallint[]) AND position > $3 "
+          "ORDER BY position LIMIT $2",
       array_literal(owned()), static_cast<std::int64_t>(limit), after_position);
   rows.reserve(r.size());
   for (const auto& row : r) {
@@ -118,16 +142,65 @@ std::vector<OutboxRow> PgOutboxStore::fetch(std::size_t limit, std::int64_t afte
 
 void PgOutboxStore::mark_published(const std::vector<std::int64_t>& positions) {
   if (positions.empty()) return;
-  pqxx::work tx(conn());
-  // The mark does not wait for its WAL flush: if a crash loses it, the rows are published
-  // again (a duplicate after a fault, which consumers deduplicate), never lost. This keeps
-  // an fsync off the relay's critical path.
-  tx.exec("SET LOCAL synchronous_commit = off");
+  const auto arr = array_literal(positions);
+  if (archive_) {
+    // Move the confirmed rows to the archive in one statement (atomic: a reader of
+    // outbox.all_events sees each row exactly once). A DELETE touches no index of the hot table
+    // and the archive has no B-tree, where the UPDATE of version 2 inserted into every index.
+    static constexpr const char* kMove =
+        "WITH moved AS ("
+        "  DELETE FROM outbox.events WHERE position = ANY($1::bigint[]) AND published_at IS NULL "
+        "  RETURNING position, event_id, source, aggregate_type, aggregate_id, sequence, event_type, "
+        "            payload, headers, occurred_at, attempts) "
+        "INSERT INTO outbox.events_archive (position, event_id, source, aggregate_type, aggregate_id, sequence, "
+        "                                   event_type, payload, headers, occurred_at, published_at, attempts) "
+        "SELECT position, event_id, source, aggregate_type, aggregate_id, sequence, event_type, payload, headers, "
+        "       occurred_at, clock_timestamp(), attempts FROM moved";
+    try {
+      pqxx::nontransaction tx(conn());
+      tx.exec_params(kMove, arr);
+      return;
+    } catch (const pqxx::sql_error& e) {
+      // 23514: no archive partition for this time yet (housekeeping creates them ahead, so this
+      // is rare): create it and move again.
+      if (e.sqlstate() != "23514") throw;
+    }
+    try {
+      prepare_archive();
+      pqxx::nontransaction tx(conn());
+      tx.exec_params(kMove, arr);
+      return;
+    } catch (const pqxx::sql_error& e) {
+      // Still no partition (e.g. its creation timed out behind a long reader): mark the rows in
+      // place instead; retention deletes such rows from outbox.events as before.
+      core::logger("relay")->warn("msg=\"no archive partition; marking published rows in place\" error={}",
+                                  core::q(e.what()));
+    }
+  }
+  pqxx::nontransaction tx(conn());
   tx.exec_params(
       "UPDATE outbox.events SET published_at = clock_timestamp(), last_error = NULL "
       "WHERE position = ANY($1::bigint[]) AND published_at IS NULL",
-      array_literal(positions));
-  tx.commit();
+      arr);
+}
+
+void PgOutboxStore::prepare_archive() {
+  if (!archive_) return;
+  const auto width = fmt::format("{} seconds", archive_width_.count());
+  try {
+    pqxx::nontransaction tx(conn());
+    // The partition for now and the next one, so that a mark never waits for DDL.
+    tx.exec_params(
+        "SELECT outbox.archive_ensure_partition(now(), $1::interval), "
+        "       outbox.archive_ensure_partition(now() + $1::interval, $1::interval)",
+        width);
+  } catch (const pqxx::broken_connection&) {
+    throw;
+  } catch (const pqxx::sql_error& e) {
+    // A lock timeout behind a long reader of the archive: try again at the next housekeeping.
+    core::logger("relay")->warn("msg=\"could not create the next archive partition; will retry\" error={}",
+                                core::q(e.what()));
+  }
 }
 
 std::size_t PgOutboxStore::record_failures(const std::vector<RowFailure>& failures, int max_attempts,
@@ -183,14 +256,36 @@ std::int64_t PgOutboxStore::purge_published(std::chrono::milliseconds retention,
                                             std::chrono::milliseconds budget) {
   const auto start = std::chrono::steady_clock::now();
   std::int64_t total = 0;
+  if (archive_) {
+    // Whole archive partitions whose rows were all published before the retention: a DROP, no
+    // dead tuples, no index left at its peak size. One partition per statement.
+    try {
+      while (std::chrono::steady_clock::now() - start < budget) {
+        pqxx::nontransaction tx(conn());
+        const auto r = tx.exec_params(
+            "SELECT name, rows_estimate FROM outbox.archive_drop_oldest("
+            "  clock_timestamp() - make_interval(secs => $1::double precision / 1000))",
+            static_cast<double>(retention.count()));
+        if (r.empty()) break;
+        total += r[0][1].as<std::int64_t>();
+        core::logger("relay")->info("msg=\"dropped archive partition past retention\" partition={} rows_estimate={}",
+                                    r[0][0].as<std::string>(), r[0][1].as<std::int64_t>());
+      }
+    } catch (const pqxx::broken_connection&) {
+      throw;
+    } catch (const pqxx::sql_error& e) {
+      core::logger("relay")->warn("msg=\"could not drop an archive partition; will retry\" error={}", core::q(e.what()));
+    }
+  }
+  // Rows marked published in place (before schema version 3, or when no archive partition could
+  // be created): bounded batches walking the primary key from the oldest position (published
+  // rows are the oldest ones): short transactions, no long locks, producers (which only INSERT)
+  // are never blocked.
   while (std::chrono::steady_clock::now() - start < budget) {
     pqxx::work tx(conn());
     // One relay purges at a time; the others skip this round.
     if (!tx.exec_params("SELECT pg_try_advisory_xact_lock($1, 0)", kRetentionLockClass)[0][0].as<bool>())
       break;
-    // Bounded batches walking the primary key from the oldest position (published rows are
-    // the oldest ones): short transactions, no long locks, producers (which only INSERT) are
-    // never blocked. No published_at index: it would cost an index insert on every mark.
     const auto r = tx.exec_params(
         "DELETE FROM outbox.events WHERE position IN ("
         "  SELECT position FROM outbox.events "

@@ -21,7 +21,9 @@ class PgOutboxStore final : public OutboxStore {
   static constexpr int kRetentionLockClass = 0x0B0C5E1C;
 
   /// Connects, checks the schema is installed (throws SchemaMissing otherwise), LISTENs.
-  explicit PgOutboxStore(pg::ConnectOptions options);
+  /// `archive_partition_width`: time span of one outbox.events_archive partition (schema >= 3).
+  explicit PgOutboxStore(pg::ConnectOptions options,
+                         std::chrono::seconds archive_partition_width = std::chrono::seconds(3600));
   ~PgOutboxStore() override;
 
   struct SchemaMissing : std::runtime_error {
@@ -39,7 +41,14 @@ class PgOutboxStore final : public OutboxStore {
   std::int64_t purge_published(std::chrono::milliseconds retention, std::size_t batch,
                                std::chrono::milliseconds budget) override;
 
+  void prepare_archive() override;
+
   int partition_count() const { return partitions_; }
+  /// True when published rows move to outbox.events_archive (schema version >= 3).
+  bool archives() const { return archive_; }
+  /// Archive partition width for a retention: retention/8 within [10 s, 1 h], so retention drops
+  /// rows at most an eighth of the retention (or 10 s) later than due, with ~9 partitions kept.
+  static std::chrono::seconds archive_width_for(std::chrono::milliseconds retention);
 
  private:
   class Listener;
@@ -53,6 +62,8 @@ class PgOutboxStore final : public OutboxStore {
   int partitions_ = 64;
   std::mt19937 rng_{std::random_device{}()};
   bool notified_ = false;
+  bool archive_ = false;
+  std::chrono::seconds archive_width_{3600};
 };
 
 }  // namespace oss::relay

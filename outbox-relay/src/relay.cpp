@@ -213,6 +213,7 @@ std::size_t Relay::handle_outcome(const std::vector<OutboxRow>& rows, PublishOut
 void Relay::housekeeping(bool force) {
   const auto now = std::chrono::steady_clock::now();
   if (force || now - last_stats_ >= options_.stats_interval) {
+    store().prepare_archive();
     metrics_.backlog(store().backlog());
     last_stats_ = now;
   }

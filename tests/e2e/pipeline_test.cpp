@@ -97,15 +97,15 @@ TEST_F(Pipeline, ConcurrentProducersCommittedOrdersArriveRolledBackNever) {
   // Every committed event left the outboxes and was confirmed.
   EXPECT_EQ(count(crm_, "SELECT count(*) FROM outbox.events WHERE published_at IS NULL"), 0);
   EXPECT_EQ(count(mes_, "SELECT count(*) FROM outbox.events WHERE published_at IS NULL"), 0);
-  EXPECT_EQ(count(crm_, "SELECT count(*) FROM outbox.events"), committed);
+  EXPECT_EQ(count(crm_, "SELECT count(*) FROM outbox.all_events"), committed);
   // One notification per applied transition in the service's own outbox (outbox.emit_many),
   // with gapless per-order sequences in the order the transitions were applied.
-  EXPECT_EQ(count(oss_, "SELECT count(*) FROM outbox.events WHERE event_type = 'order.status_changed'"),
+  EXPECT_EQ(count(oss_, "SELECT count(*) FROM outbox.all_events WHERE event_type = 'order.status_changed'"),
             committed + priced);
-  EXPECT_EQ(count(oss_, "SELECT count(*) FROM (SELECT aggregate_id FROM outbox.events GROUP BY aggregate_id "
+  EXPECT_EQ(count(oss_, "SELECT count(*) FROM (SELECT aggregate_id FROM outbox.all_events GROUP BY aggregate_id "
                         "HAVING max(sequence) <> count(*) OR min(sequence) <> 1) gaps"),
             0);
-  EXPECT_EQ(count(oss_, "SELECT count(*) FROM outbox.events e WHERE e.sequence = 2 AND e.payload->>'status' <> "
+  EXPECT_EQ(count(oss_, "SELECT count(*) FROM outbox.all_events e WHERE e.sequence = 2 AND e.payload->>'status' <> "
                         "'PRICE_CALCULATED'"),
             0);
 }
@@ -172,11 +172,11 @@ TEST_F(Pipeline, RelayKilledWhilePublishingLosesNothing) {
 
   auto relay = start_relay(crm_, {"--batch-size", "100"});
   ASSERT_TRUE(testing::wait_until(
-      [&] { return count(crm_, "SELECT count(*) FROM outbox.events WHERE published_at IS NOT NULL") >= 2000; }, 60s))
+      [&] { return count(crm_, "SELECT count(*) FROM outbox.all_events WHERE published_at IS NOT NULL") >= 2000; }, 60s))
       << relay->log();
   relay->signal(SIGKILL);
   ASSERT_EQ(relay->wait(10s), 128 + SIGKILL);
-  const long published_at_kill = count(crm_, "SELECT count(*) FROM outbox.events WHERE published_at IS NOT NULL");
+  const long published_at_kill = count(crm_, "SELECT count(*) FROM outbox.all_events WHERE published_at IS NOT NULL");
   ASSERT_LT(published_at_kill, 2 * kOrders) << "the relay finished before it could be killed";
 
   auto restarted = start_relay(crm_);

@@ -56,13 +56,18 @@ int cmd_reconcile(const std::vector<std::string>& args) {
   std::vector<reconcile::EmittedEvent> emitted;
   {
     pqxx::read_transaction tx(*source);
+    // Every event of the producer's outbox: outbox.all_events (outbox schema >= 3: published rows
+    // move to outbox.events_archive), or outbox.events in a producer database not yet upgraded.
+    const std::string events =
+        tx.exec("SELECT to_regclass('outbox.all_events') IS NOT NULL")[0][0].as<bool>() ? "outbox.all_events"
+                                                                                     : "outbox.events";
     const auto from_us_epoch = (now.time_since_epoch() - std::chrono::duration_cast<std::chrono::microseconds>(since)).count();
     const auto to_us_epoch = now.time_since_epoch().count();
     for (const auto& row : tx.exec_params(
              "SELECT event_id::text, source, aggregate_id, event_type, sequence, "
              "       (extract(epoch from occurred_at) * 1000000)::bigint, published_at IS NOT NULL, "
              "       parked_at IS NOT NULL, coalesce(last_error, '') "
-             "FROM outbox.events WHERE occurred_at >= to_timestamp($1::double precision / 1000000) "
+             "FROM " + events + " WHERE occurred_at >= to_timestamp($1::double precision / 1000000) "
              "  AND occurred_at <= to_timestamp($2::double precision / 1000000) ORDER BY position",
              from_us_epoch, to_us_epoch)) {
       reconcile::EmittedEvent e;

@@ -15,6 +15,9 @@
 #include <thread>
 
 #include "oss/amqp/connection.hpp"
+#include "oss/pg/connection.hpp"
+#include "oss/pg/migrate.hpp"
+#include "oss/schema/migrations.hpp"
 #include "oss/testing/support.hpp"
 
 namespace {
@@ -148,7 +151,7 @@ class Relays : public ::testing::Test {
       EXPECT_EQ(seq, prev + 1) << "aggregate " << agg << " out of order: " << seq << " after " << prev;
       last[agg] = seq;
     }
-    EXPECT_EQ(static_cast<long>(seen.size()), count(db_, "SELECT count(*) FROM outbox.events"));
+    EXPECT_EQ(static_cast<long>(seen.size()), count(db_, "SELECT count(*) FROM outbox.all_events"));
     if (!allow_repeats) {
       EXPECT_EQ(repeats, 0);
     }
@@ -288,6 +291,116 @@ TEST_F(Relays, OversizedRowIsParkedAndOtherAggregatesContinue) {
   EXPECT_EQ(count(db_, "SELECT count(*) FROM outbox.events WHERE published_at IS NULL AND parked_at IS NULL"), 0);
   for (const auto& [agg, seq] : collector.received()) EXPECT_NE(agg, "BIG");
   EXPECT_TRUE(r->running());
+}
+
+TEST_F(Relays, PublishedRowsMoveToTheArchiveAndEveryReadSeesEachEventOnce) {
+  emit(20000, 200, 4);  // a backlog first, so the reads below overlap the moves
+  const long total = count(db_, "SELECT count(*) FROM outbox.events");
+  ASSERT_EQ(total, 20000);
+  Collector collector(amqp_, queue_);
+  auto r = relay(oss::testing::free_port(), {"--batch-size", "200"});
+  // While rows move from outbox.events to outbox.events_archive, one query on outbox.all_events
+  // sees every event exactly once (the move is one statement).
+  long reads = 0, mid_drain_reads = 0;
+  while (count(db_, "SELECT count(*) FROM outbox.events") > 0 && reads < 2000) {
+    const auto row = oss::testing::sql_scalar(
+        db_, "SELECT count(*) || ',' || count(DISTINCT event_id) || ',' || count(*) FILTER (WHERE published_at IS NULL) "
+             "FROM outbox.all_events");
+    const long n = std::stol(row), distinct = std::stol(row.substr(row.find(',') + 1));
+    const long pending = std::stol(row.substr(row.rfind(',') + 1));
+    EXPECT_EQ(n, total) << "read " << reads;
+    EXPECT_EQ(distinct, total) << "read " << reads;
+    if (pending > 0 && pending < total) ++mid_drain_reads;
+    ++reads;
+  }
+  EXPECT_GT(mid_drain_reads, 0) << "no read overlapped the drain";
+  ASSERT_TRUE(oss::testing::wait_until([&] { return count(db_, "SELECT count(*) FROM outbox.events") == 0; }, 120s))
+      << r->log();
+  ASSERT_TRUE(oss::testing::wait_until([&] { return collector.size() >= 20000; }, 60s)) << collector.size();
+  std::this_thread::sleep_for(500ms);
+  check(collector.received(), /*allow_repeats=*/false);
+  EXPECT_EQ(count(db_, "SELECT count(*) FROM outbox.events_archive"), total);
+  EXPECT_EQ(count(db_, "SELECT count(*) FROM outbox.all_events WHERE published_at IS NULL"), 0);
+  // The archive row keeps the event as emitted.
+  EXPECT_EQ(count(db_, "SELECT count(*) FROM outbox.events_archive WHERE payload = '{\"n\": 1}'::jsonb "
+                       "AND event_type = 'order.note_added' AND source = 'crm' AND published_at >= occurred_at"),
+            total);
+
+  // Every archive partition dropped under the running relay (as a retention far in the future
+  // would): new events still move, into a partition created again.
+  for (int i = 0; i < 100 && count(db_, "SELECT count(*) FROM outbox.archive_partitions") > 0; ++i)
+    oss::testing::sql_exec(db_, "SELECT * FROM outbox.archive_drop_oldest(now() + interval '1 day')");
+  ASSERT_EQ(count(db_, "SELECT count(*) FROM outbox.archive_partitions"), 0);
+  EXPECT_EQ(count(db_, "SELECT count(*) FROM outbox.events_archive"), 0);
+  emit(500, 50, 2);
+  ASSERT_TRUE(oss::testing::wait_until([&] { return collector.size() >= 20500; }, 60s)) << r->log();
+  ASSERT_TRUE(oss::testing::wait_until([&] { return count(db_, "SELECT count(*) FROM outbox.events") == 0; }, 30s));
+  EXPECT_EQ(count(db_, "SELECT count(*) FROM outbox.events_archive"), 500);
+  EXPECT_GE(count(db_, "SELECT count(*) FROM outbox.archive_partitions"), 1);
+  EXPECT_TRUE(r->running());
+}
+
+TEST_F(Relays, RetentionDropsWholeArchivePartitions) {
+  Collector collector(amqp_, queue_);
+  // --retention 1s: archive partitions 10 s wide; a relay drops them when it starts and every minute.
+  auto r = relay(oss::testing::free_port(), {"--retention", "1s"});
+  emit(300, 30, 2);
+  ASSERT_TRUE(oss::testing::wait_until([&] { return count(db_, "SELECT count(*) FROM outbox.events") == 0; }, 60s))
+      << r->log();
+  ASSERT_EQ(count(db_, "SELECT count(*) FROM outbox.events_archive"), 300);
+  // Wait until every partition holding them is wholly past the retention, then restart the relay.
+  ASSERT_TRUE(oss::testing::wait_until(
+      [&] {
+        return count(db_, "SELECT count(*) FROM outbox.archive_partitions a WHERE a.upper_bound <= now() - interval '1 second' "
+                          "AND EXISTS (SELECT 1 FROM outbox.events_archive e WHERE e.published_at >= a.lower_bound "
+                          "AND e.published_at < a.upper_bound)") ==
+               count(db_, "SELECT count(DISTINCT tableoid) FROM outbox.events_archive");
+      },
+      40s));
+  r->signal(SIGTERM);
+  EXPECT_EQ(r->wait(30s), 0);
+  auto again = relay(oss::testing::free_port(), {"--retention", "1s"});
+  ASSERT_TRUE(oss::testing::wait_until([&] { return count(db_, "SELECT count(*) FROM outbox.events_archive") == 0; }, 30s))
+      << again->log();
+  EXPECT_NE(again->log().find("dropped archive partition past retention"), std::string::npos) << again->log();
+  EXPECT_EQ(count(db_, "SELECT count(*) FROM pg_class WHERE relname LIKE 'events_archive_%' AND relkind = 'r' "
+                       "AND relname NOT IN (SELECT name FROM outbox.archive_partitions)"),
+            0)
+      << "the catalog and outbox.archive_partitions agree";
+  EXPECT_EQ(collector.size(), 300u);
+}
+
+TEST_F(Relays, InstallUpgradesAVersion2OutboxAndTheRelayMovesItsRows) {
+  // A producer database as version 2 left it, with rows an older relay marked in place.
+  const auto old_db = oss::testing::fresh_database("relayv2");
+  {
+    auto c = oss::pg::connect({old_db, "relay-test"});
+    const auto all = oss::schema::outbox_migrations();
+    ASSERT_GE(all.size(), 3u);
+    ASSERT_EQ(oss::pg::migrate(*c, "outbox", all.first(2)).to_version, 2);
+  }
+  for (int i = 0; i < 100; ++i)
+    oss::testing::sql_exec(old_db, "SELECT outbox.emit('crm', 'order', 'V2-" + std::to_string(i % 10) +
+                                       "', 'order.note_added', '{\"n\": 1}'::jsonb)");
+  oss::testing::sql_exec(old_db, "UPDATE outbox.events SET published_at = now() - interval '2 hours' WHERE position <= 40");
+  Process install(oss::testing::bin("outbox-relay"), {"install", "--db", old_db});
+  ASSERT_EQ(install.wait(30s), 0) << install.log();
+  EXPECT_EQ(count(old_db, "SELECT max(version) FROM outbox.schema_migrations"), 3);
+  EXPECT_EQ(count(old_db, "SELECT count(*) FROM outbox.all_events"), 100) << "nothing lost or doubled by the upgrade";
+
+  Collector collector(amqp_, queue_);
+  Process r(oss::testing::bin("outbox-relay"),
+            {"run", "--db", old_db, "--amqp", amqp_, "--exchange", exchange_, "--metrics",
+             "127.0.0.1:" + std::to_string(oss::testing::free_port()), "--retention", "1h"});
+  ASSERT_TRUE(oss::testing::wait_until([&] { return collector.size() >= 60; }, 60s)) << r.log();
+  // The 60 unpublished rows moved to the archive; the 40 marked in place 2 h ago were past the
+  // 1 h retention and deleted from outbox.events by the purge at start.
+  ASSERT_TRUE(oss::testing::wait_until([&] { return count(old_db, "SELECT count(*) FROM outbox.events") == 0; }, 30s))
+      << r.log();
+  EXPECT_EQ(count(old_db, "SELECT count(*) FROM outbox.events_archive"), 60);
+  EXPECT_EQ(count(old_db, "SELECT min(sequence) FROM outbox.events_archive WHERE aggregate_id = 'V2-0'"), 5);
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(collector.size(), 60u);
 }
 
 TEST_F(Relays, WrongCredentialsAndMissingSchemaFailFastWithReason) {
