@@ -26,16 +26,12 @@ std::vector<ProducerEvent> read_producer_events(const std::string& source_db_url
   std::vector<ProducerEvent> out;
   try {
     pqxx::read_transaction tx(*conn);
-    // Where a producer keeps its events: outbox.events, plus (if a later outbox schema moves
-    // published rows out of the hot table) outbox.events_archive with the same columns.
-    std::string from = "outbox.events";
-    if (tx.exec("SELECT to_regclass('outbox.events_archive') IS NOT NULL")[0][0].as<bool>()) {
-      from = "(SELECT position, event_id, source, aggregate_id, event_type, sequence, occurred_at, published_at, "
-             "        parked_at, last_error FROM outbox.events "
-             " UNION ALL "
-             " SELECT position, event_id, source, aggregate_id, event_type, sequence, occurred_at, published_at, "
-             "        NULL::timestamptz, NULL::text FROM outbox.events_archive) e";
-    }
+    // Where a producer keeps its events: the view outbox.all_events (outbox schema 3: unpublished
+    // rows in outbox.events, published ones moved by the relay into outbox.events_archive; one
+    // query sees each event once), or outbox.events alone on a producer not upgraded yet.
+    const std::string from =
+        tx.exec("SELECT to_regclass('outbox.all_events') IS NOT NULL")[0][0].as<bool>() ? "outbox.all_events"
+                                                                                         : "outbox.events";
     for (const auto& row : tx.exec(
              "SELECT event_id::text, source, aggregate_id, event_type, sequence, "
              "       (extract(epoch from occurred_at) * 1000000)::bigint, published_at IS NOT NULL, "

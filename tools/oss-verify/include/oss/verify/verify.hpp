@@ -4,7 +4,7 @@
 /// workflow allows.
 ///
 /// Two steps, so that tests can check hand-made states without databases:
-///   1. read_snapshot(): reads the producers' outboxes (outbox.events, through one function,
+///   1. read_snapshot(): reads the producers' outboxes (outbox.all_events, through one function,
 ///      read_producer_events()) and the service's decisions (oss.processed_events,
 ///      oss.dead_letters, oss.status_history, oss.orders) into a Snapshot.
 ///   2. check(): pure; compares them and returns a Verdict listing every violation.
@@ -136,8 +136,8 @@ struct Unreachable : std::runtime_error {
 };
 
 /// Every event in one producer's outbox, in position order. The ONE place that knows where a
-/// producer keeps its events (outbox.events, plus an archive table of published rows if the
-/// schema has one). Throws Unreachable when the database cannot be reached.
+/// producer keeps its events (the view outbox.all_events = outbox.events + outbox.events_archive
+/// since outbox schema 3; outbox.events before). Throws Unreachable when the database cannot be reached.
 std::vector<ProducerEvent> read_producer_events(const std::string& source_db_url);
 
 /// Reads the producers' outboxes and the service's tables. The service is read after the
