@@ -169,9 +169,10 @@ void expose_node_metrics(metrics::Registry& registry) {
   registry.on_collect([&registry] {
     for (const auto& n : connections_by_node()) {
       registry
-          .gauge("oss_amqp_node_connections",
-                 "AMQP connections this process has open on each configured broker node (host:port)",
-                 {{"node", n.node}})
+          .gauge(
+              "oss_amqp_node_connections",
+              "AMQP connections this process has open on each configured broker node (host:port)",
+              {{"node", n.node}})
           .set(n.open);
     }
   });
@@ -375,7 +376,8 @@ class Connection::Impl {
       open_node(parts[0]);
       counted_node_ = nodes[0];
       failover.connected(options_.url, 0, counted_node_);
-      spdlog::info("amqp: connected to {} (connection_name '{}')", masked_url_, options_.connection_name);
+      spdlog::info("amqp: connected to {} (connection_name '{}')", masked_url_,
+                   options_.connection_name);
       return;
     }
     const std::size_t first = failover.first(options_.url) % node_count_;
@@ -389,8 +391,8 @@ class Connection::Impl {
         node_index_ = i;
         counted_node_ = nodes[i];
         failover.connected(options_.url, i, counted_node_);
-        spdlog::info("amqp: connected to {} (node {} of {}; connection_name '{}')", masked_url_, i + 1,
-                     node_count_, options_.connection_name);
+        spdlog::info("amqp: connected to {} (node {} of {}; connection_name '{}')", masked_url_,
+                     i + 1, node_count_, options_.connection_name);
         return;
       } catch (const AuthError& e) {
         errors += std::string(errors.empty() ? "" : "; ") + e.what();
@@ -398,19 +400,20 @@ class Connection::Impl {
         all_refused_login = false;
         errors += std::string(errors.empty() ? "" : "; ") + e.what();
       }
-      spdlog::warn("amqp: node {} of {} ({}) unavailable; trying the next", i + 1, node_count_, masked_url_);
+      spdlog::warn("amqp: node {} of {} ({}) unavailable; trying the next", i + 1, node_count_,
+                   masked_url_);
       state_.reset();
       socket_alive_ = false;
       usable_ = false;
     }
     masked_url_ = core::mask_url(options_.url);
-    const std::string what = "amqp: none of the " + std::to_string(node_count_) + " nodes is available: " + errors;
+    const std::string what =
+        "amqp: none of the " + std::to_string(node_count_) + " nodes is available: " + errors;
     if (all_refused_login) throw AuthError(what);
     throw ConnectionError(what);
   }
 
   void open_node(const UrlParts& url) {
-
     state_.reset(amqp_new_connection());
     if (!state_) throw ConnectionError("amqp: cannot allocate a connection");
     amqp_socket_t* socket = amqp_tcp_socket_new(state_.get());
@@ -449,8 +452,9 @@ class Connection::Impl {
     uncount();
     if (node_count_ > 1 && was_counted) {
       const std::size_t next = Failover::instance().lost(options_.url, node_index_, node_count_);
-      spdlog::warn("amqp: lost the connection to {} (node {} of {}); reconnecting starts at node {}", masked_url_,
-                   node_index_ + 1, node_count_, next + 1);
+      spdlog::warn(
+          "amqp: lost the connection to {} (node {} of {}); reconnecting starts at node {}",
+          masked_url_, node_index_ + 1, node_count_, next + 1);
     }
   }
 
@@ -766,10 +770,10 @@ class Connection::Impl {
   }
 
   ConnectionOptions options_;
-  std::string masked_url_;       // the node's URL, password masked
-  std::size_t node_index_ = 0;   // position of the node in the URL list
-  std::size_t node_count_ = 1;   // length of the URL list
-  std::string counted_node_;     // host:port counted in Failover while open; empty otherwise
+  std::string masked_url_;      // the node's URL, password masked
+  std::size_t node_index_ = 0;  // position of the node in the URL list
+  std::size_t node_count_ = 1;  // length of the URL list
+  std::string counted_node_;    // host:port counted in Failover while open; empty otherwise
   StatePtr state_;
   bool usable_ = false;        // false after any error: the caller must reconnect
   bool socket_alive_ = false;  // whether a polite connection.close may still be attempted

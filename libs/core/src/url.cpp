@@ -9,7 +9,8 @@ namespace oss::core {
 std::string mask_url(std::string_view url) {
   std::string out(url);
   // Every URL of a comma-separated list (a cluster's nodes) is masked, not only the first.
-  for (auto scheme = out.find("://"); scheme != std::string::npos; scheme = out.find("://", scheme + 3)) {
+  for (auto scheme = out.find("://"); scheme != std::string::npos;
+       scheme = out.find("://", scheme + 3)) {
     const std::size_t start = scheme + 3;
     const std::size_t end = std::min(out.find(',', start), out.size());
     const std::size_t at = out.find('@', start);
@@ -56,7 +57,8 @@ std::string amqp_url_problem(std::string_view url) {
     return "not an AMQP URL";
   }
   std::string_view authority = url.substr(start, url.find_first_of("/?#", start) - start);
-  if (const auto at = authority.rfind('@'); at != std::string_view::npos) authority.remove_prefix(at + 1);
+  if (const auto at = authority.rfind('@'); at != std::string_view::npos)
+    authority.remove_prefix(at + 1);
   std::string_view host = authority, port;
   if (!authority.empty() && authority.front() == '[') {  // [ipv6]:port
     const auto close = authority.find(']');
@@ -92,7 +94,8 @@ std::vector<std::string> parse_amqp_urls(std::string_view list, std::string_view
   std::vector<std::string_view> entries;
   for (std::size_t pos = 0;;) {
     const std::size_t comma = list.find(',', pos);
-    entries.push_back(trim(list.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos)));
+    entries.push_back(trim(
+        list.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos)));
     if (comma == std::string_view::npos) break;
     pos = comma + 1;
   }
@@ -106,16 +109,21 @@ std::vector<std::string> parse_amqp_urls(std::string_view list, std::string_view
   }
   std::vector<std::string> out;
   for (std::size_t i = 0; i < entries.size(); ++i) {
-    const std::string where = w + ": entry " + std::to_string(i + 1) + " of " + std::to_string(entries.size());
+    const std::string where =
+        w + ": entry " + std::to_string(i + 1) + " of " + std::to_string(entries.size());
     if (entries[i].empty()) {
-      throw UsageError(where + " is empty (expected a comma-separated list of amqp:// URLs, one per cluster node)");
+      throw UsageError(
+          where +
+          " is empty (expected a comma-separated list of amqp:// URLs, one per cluster node)");
     }
     if (const auto problem = amqp_url_problem(entries[i]); !problem.empty()) {
-      throw UsageError(where + ": " + problem + ": '" + mask_url(entries[i]) + "' (" + kAmqpExpected + ")");
+      throw UsageError(where + ": " + problem + ": '" + mask_url(entries[i]) + "' (" +
+                       kAmqpExpected + ")");
     }
     for (std::size_t j = 0; j < out.size(); ++j) {
       if (out[j] == entries[i]) {
-        throw UsageError(where + " repeats entry " + std::to_string(j + 1) + ": '" + mask_url(entries[i]) + "'");
+        throw UsageError(where + " repeats entry " + std::to_string(j + 1) + ": '" +
+                         mask_url(entries[i]) + "'");
       }
     }
     out.emplace_back(entries[i]);
@@ -123,6 +131,8 @@ std::vector<std::string> parse_amqp_urls(std::string_view list, std::string_view
   return out;
 }
 
-void require_amqp_url(std::string_view url, std::string_view what) { (void)parse_amqp_urls(url, what); }
+void require_amqp_url(std::string_view url, std::string_view what) {
+  (void)parse_amqp_urls(url, what);
+}
 
 }  // namespace oss::core

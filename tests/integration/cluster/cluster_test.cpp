@@ -59,10 +59,13 @@ class RabbitCluster : public ::testing::Test {
     dir_ = (root / ".run" / ("cluster-test-" + std::to_string(::getpid()))).string();
     std::filesystem::create_directories(root / ".run");
     const auto started = std::chrono::steady_clock::now();
-    const auto [rc, out] = run(shell_quote(script_) + " start-cluster " + shell_quote(dir_) + " 2>&1");
+    const auto [rc, out] =
+        run(shell_quote(script_) + " start-cluster " + shell_quote(dir_) + " 2>&1");
     started_ = rc == 0;
     std::cerr << "[cluster] start-cluster took "
-              << std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started).count()
+              << std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() -
+                                                                  started)
+                     .count()
               << " s\n"
               << out;
     if (!started_) return;
@@ -87,7 +90,8 @@ class RabbitCluster : public ::testing::Test {
 
   static void TearDownTestSuite() {
     if (dir_.empty()) return;
-    const auto [rc, out] = run(shell_quote(script_) + " stop-cluster " + shell_quote(dir_) + " 2>&1");
+    const auto [rc, out] =
+        run(shell_quote(script_) + " stop-cluster " + shell_quote(dir_) + " 2>&1");
     if (rc == 0) {
       std::error_code ignored;
       std::filesystem::remove_all(dir_, ignored);
@@ -97,14 +101,17 @@ class RabbitCluster : public ::testing::Test {
   }
 
   static bool servers(const std::string& action, int node) {
-    return run(shell_quote(script_) + " " + action + " " + shell_quote(dir_) + " " + std::to_string(node) + " >/dev/null 2>&1")
+    return run(shell_quote(script_) + " " + action + " " + shell_quote(dir_) + " " +
+               std::to_string(node) + " >/dev/null 2>&1")
                .first == 0;
   }
 
-  // `rabbitmqctl list_queues` on `node` for one queue: {"leader": "...", "members": [...], "online": [...]}.
+  // `rabbitmqctl list_queues` on `node` for one queue: {"leader": "...", "members": [...],
+  // "online": [...]}.
   static nlohmann::json queue_info(int node, const std::string& queue) {
-    const auto [rc, out] = run(shell_quote(script_) + " ctl " + shell_quote(dir_) + " " + std::to_string(node) +
-                               " list_queues name type leader members online --formatter json 2>/dev/null");
+    const auto [rc, out] =
+        run(shell_quote(script_) + " ctl " + shell_quote(dir_) + " " + std::to_string(node) +
+            " list_queues name type leader members online --formatter json 2>/dev/null");
     if (rc != 0) return nullptr;
     try {
       for (const auto& q : nlohmann::json::parse(out))
@@ -114,12 +121,15 @@ class RabbitCluster : public ::testing::Test {
     return nullptr;
   }
 
-  // The node (1..3) a process is connected to, from its oss_amqp_node_connections gauge; 0 when none.
+  // The node (1..3) a process is connected to, from its oss_amqp_node_connections gauge; 0 when
+  // none.
   static int connected_node(std::uint16_t metrics_port) {
     const auto body = testing::http("GET", metrics_port, "/metrics").body;
     int node = 0;
     for (int n = 1; n <= 3; ++n) {
-      const auto sample = "oss_amqp_node_connections{node=\"127.0.0.1:" + env_["AMQP_PORT_" + std::to_string(n)] + "\"}";
+      const auto sample =
+          "oss_amqp_node_connections{node=\"127.0.0.1:" + env_["AMQP_PORT_" + std::to_string(n)] +
+          "\"}";
       if (testing::metric(body, sample) > 0) node = node == 0 ? n : -1;  // -1: on two nodes at once
     }
     return node;
@@ -158,22 +168,26 @@ TEST_F(RabbitCluster, NodeKilledUnderLoadAndBroughtBackNothingLostNothingTwice) 
   std::vector<std::unique_ptr<testing::Process>> relays;
   for (std::size_t i = 0; i < 2; ++i)
     relays.push_back(std::make_unique<testing::Process>(
-        testing::bin("outbox-relay"), std::vector<std::string>{"run", "--db", i == 0 ? crm : mes, "--amqp", urls, "--exchange",
-                                                              exchange, "--metrics",
-                                                              "127.0.0.1:" + std::to_string(relay_ports[i])}));
+        testing::bin("outbox-relay"),
+        std::vector<std::string>{"run", "--db", i == 0 ? crm : mes, "--amqp", urls, "--exchange",
+                                 exchange, "--metrics",
+                                 "127.0.0.1:" + std::to_string(relay_ports[i])}));
   std::vector<std::uint16_t> service_ports{testing::free_port(), testing::free_port()};
   std::vector<std::unique_ptr<testing::Process>> services;
   for (auto port : service_ports)
     services.push_back(std::make_unique<testing::Process>(
         testing::bin("order-status-service"),
-        std::vector<std::string>{"run", "--db", oss, "--amqp", urls, "--http", "127.0.0.1:" + std::to_string(port),
-                                 "--exchange", exchange, "--queue", queue, "--dlq", "order-status-service.dlq." + id,
+        std::vector<std::string>{"run", "--db", oss, "--amqp", urls, "--http",
+                                 "127.0.0.1:" + std::to_string(port), "--exchange", exchange,
+                                 "--queue", queue, "--dlq", "order-status-service.dlq." + id,
                                  "--notifications-exchange", "orders.notifications." + id}));
   for (auto port : service_ports)
-    ASSERT_TRUE(testing::wait_until([&] { return testing::http("GET", port, "/readyz").status == 200; }, 60s))
+    ASSERT_TRUE(testing::wait_until(
+        [&] { return testing::http("GET", port, "/readyz").status == 200; }, 60s))
         << services[0]->log() << services[1]->log();
   for (auto port : relay_ports)
-    ASSERT_TRUE(testing::wait_until([&] { return connected_node(port) > 0; }, 60s)) << relays[0]->log();
+    ASSERT_TRUE(testing::wait_until([&] { return connected_node(port) > 0; }, 60s))
+        << relays[0]->log();
 
   // The events queue is a quorum queue with a member on each node.
   const auto before = queue_info(1, queue);
@@ -205,8 +219,8 @@ TEST_F(RabbitCluster, NodeKilledUnderLoadAndBroughtBackNothingLostNothingTwice) 
           for (int o = first; o < first + kChunk; ++o)
             sql += "SELECT outbox.emit(source => '" + std::string(steps[step].first) +
                    "', aggregate_type => 'order', aggregate_id => 'CL-" + std::to_string(o) +
-                   "', event_type => 'order.status_changed', payload => '{\"status\": \"" + steps[step].second +
-                   "\"}'::jsonb);";
+                   "', event_type => 'order.status_changed', payload => '{\"status\": \"" +
+                   steps[step].second + "\"}'::jsonb);";
           tx.exec(sql);
           tx.commit();
           emitted += kChunk;
@@ -227,12 +241,13 @@ TEST_F(RabbitCluster, NodeKilledUnderLoadAndBroughtBackNothingLostNothingTwice) 
   } joiner{load, stop_load};
 
   // Under load: SIGKILL the node the clients are on.
-  ASSERT_TRUE(testing::wait_until([&] { return count(oss, "SELECT count(*) FROM oss.status_history") >= 1500; }, 60s))
+  ASSERT_TRUE(testing::wait_until(
+      [&] { return count(oss, "SELECT count(*) FROM oss.status_history") >= 1500; }, 60s))
       << "no progress before the fault: " << count(oss, "SELECT count(*) FROM oss.status_history");
   const int victim = connected_node(relay_ports[0]);
   ASSERT_GE(victim, 1);
-  std::cerr << "[cluster] clients on node " << victim << ", events queue leader on node " << leader << "; killing node "
-            << victim << " at " << emitted << " events emitted\n";
+  std::cerr << "[cluster] clients on node " << victim << ", events queue leader on node " << leader
+            << "; killing node " << victim << " at " << emitted << " events emitted\n";
   ASSERT_TRUE(servers("kill-node", victim));
   const auto killed_at = std::chrono::steady_clock::now();
 
@@ -244,7 +259,8 @@ TEST_F(RabbitCluster, NodeKilledUnderLoadAndBroughtBackNothingLostNothingTwice) 
           return n > 0 && n != victim;
         },
         60s))
-        << "a relay did not move off node " << victim << ": " << relays[0]->log() << relays[1]->log();
+        << "a relay did not move off node " << victim << ": " << relays[0]->log()
+        << relays[1]->log();
   for (auto port : service_ports)
     EXPECT_TRUE(testing::wait_until(
         [&] {
@@ -256,12 +272,17 @@ TEST_F(RabbitCluster, NodeKilledUnderLoadAndBroughtBackNothingLostNothingTwice) 
   std::cerr << "[cluster] clients moved to nodes " << connected_node(relay_ports[0]) << "/"
             << connected_node(relay_ports[1]) << "/" << connected_node(service_ports[0]) << "/"
             << connected_node(service_ports[1]) << " after "
-            << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - killed_at).count()
+            << std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::steady_clock::now() - killed_at)
+                   .count()
             << " ms\n";
   const int survivor = victim == 1 ? 2 : 1;
   const long applied_at_kill = count(oss, "SELECT count(*) FROM oss.status_history");
   EXPECT_TRUE(testing::wait_until(
-      [&] { return count(oss, "SELECT count(*) FROM oss.status_history") >= applied_at_kill + 500; }, 60s))
+      [&] {
+        return count(oss, "SELECT count(*) FROM oss.status_history") >= applied_at_kill + 500;
+      },
+      60s))
       << "no progress with node " << victim << " down";
   const auto during = queue_info(survivor, queue);
   ASSERT_FALSE(during.is_null());
@@ -272,7 +293,9 @@ TEST_F(RabbitCluster, NodeKilledUnderLoadAndBroughtBackNothingLostNothingTwice) 
   const auto restart = std::chrono::steady_clock::now();
   ASSERT_TRUE(servers("start-node", victim)) << "start-node " << victim;
   std::cerr << "[cluster] node " << victim << " back after "
-            << std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - restart).count()
+            << std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() -
+                                                                restart)
+                   .count()
             << " s of start-node\n";
   EXPECT_TRUE(testing::wait_until(
       [&] {
@@ -289,23 +312,28 @@ TEST_F(RabbitCluster, NodeKilledUnderLoadAndBroughtBackNothingLostNothingTwice) 
   EXPECT_TRUE(testing::wait_until(
       [&] { return count(oss, "SELECT count(*) FROM oss.processed_events") >= kEvents; }, 120s))
       << "decided " << count(oss, "SELECT count(*) FROM oss.processed_events") << " of " << kEvents;
-  std::cerr << "[cluster] drained " << count(oss, "SELECT count(*) FROM oss.processed_events") << " events "
-            << std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - killed_at).count()
+  std::cerr << "[cluster] drained " << count(oss, "SELECT count(*) FROM oss.processed_events")
+            << " events "
+            << std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() -
+                                                                killed_at)
+                   .count()
             << " s after the kill\n";
   for (const auto& r : relays) EXPECT_TRUE(r->running()) << r->log();
   for (const auto& s : services) EXPECT_TRUE(s->running()) << s->log();
 
   // The invariant checker (tools/oss-verify): zero lost, zero applied twice, every history one the
   // workflow allows.
-  testing::Process verify(testing::bin("oss-verify"),
-                          {"--db", oss, "--source-db", crm, "--source-db", mes, "--wait", "30s", "--json"});
+  testing::Process verify(
+      testing::bin("oss-verify"),
+      {"--db", oss, "--source-db", crm, "--source-db", mes, "--wait", "30s", "--json"});
   EXPECT_EQ(verify.wait(90s), 0) << verify.log();
   {
     std::istringstream lines(verify.log());
     std::string line;
     nlohmann::json verdict;
     while (std::getline(lines, line))
-      if (!line.empty() && line.front() == '{') verdict = nlohmann::json::parse(line, nullptr, false);
+      if (!line.empty() && line.front() == '{')
+        verdict = nlohmann::json::parse(line, nullptr, false);
     ASSERT_TRUE(verdict.is_object()) << verify.log();
     EXPECT_EQ(verdict.value("ok", false), true) << verdict.dump();
     EXPECT_EQ(verdict.value("emitted", 0), kEvents) << verdict.dump();
@@ -319,7 +347,8 @@ TEST_F(RabbitCluster, NodeKilledUnderLoadAndBroughtBackNothingLostNothingTwice) 
     pqxx::connection c(db);
     pqxx::nontransaction tx(c);
     // Every event of the outbox, published (archived) or not.
-    for (const auto& row : tx.exec("SELECT event_id::text FROM outbox.all_events")) emitted_ids.insert(row[0].as<std::string>());
+    for (const auto& row : tx.exec("SELECT event_id::text FROM outbox.all_events"))
+      emitted_ids.insert(row[0].as<std::string>());
   }
   EXPECT_EQ(emitted_ids.size(), static_cast<std::size_t>(kEvents));
   std::set<std::string> decided;
@@ -338,14 +367,19 @@ TEST_F(RabbitCluster, NodeKilledUnderLoadAndBroughtBackNothingLostNothingTwice) 
   EXPECT_EQ(outcomes["applied"], kEvents);
   EXPECT_EQ(count(oss, "SELECT count(*) FROM oss.dead_letters"), 0);
   EXPECT_EQ(count(oss, "SELECT count(*) FROM oss.status_history"), kEvents);
-  EXPECT_EQ(count(oss, "SELECT count(*) FROM (SELECT event_id FROM oss.status_history GROUP BY event_id HAVING count(*) > 1) d"), 0)
+  EXPECT_EQ(count(oss,
+                  "SELECT count(*) FROM (SELECT event_id FROM oss.status_history GROUP BY event_id "
+                  "HAVING count(*) > 1) d"),
+            0)
       << "events applied twice";
   EXPECT_EQ(count(oss,
-                  "SELECT count(*) FROM (SELECT from_status, lag(to_status) OVER (PARTITION BY order_id ORDER BY id) AS prev "
+                  "SELECT count(*) FROM (SELECT from_status, lag(to_status) OVER (PARTITION BY "
+                  "order_id ORDER BY id) AS prev "
                   "FROM oss.status_history) h WHERE from_status IS DISTINCT FROM prev"),
             0)
       << "histories that are not chains";
-  EXPECT_EQ(count(oss, "SELECT count(*) FROM oss.orders WHERE status = 'SHIPPED' AND version = 5"), kOrders);
+  EXPECT_EQ(count(oss, "SELECT count(*) FROM oss.orders WHERE status = 'SHIPPED' AND version = 5"),
+            kOrders);
 
   // The clients stop cleanly.
   for (auto& s : services) s->signal(SIGTERM);
