@@ -78,7 +78,8 @@ struct Options : CommonOptions {
   double step_gap = 1.0;             // seconds between two steps of one order (at the highest rate)
   std::string fast_poll = "20ms";    // relay --poll-interval when outbox.notify = off
   double drain_timeout = 420;
-  std::int64_t capacity_events = 60'000;  // consumer-only phase: events pre-loaded into the queue
+  std::int64_t capacity_events = 60'000;
+  int emits_per_tx = 1;  // producer events per transaction (1: one emit per commit)  // consumer-only phase: events pre-loaded into the queue
   std::vector<std::string> service_args;  // extra flags for `order-status-service run`
   std::string phases = "capacity,steady,ramp,drain";
   bool phase(const std::string& name) const { return ("," + phases + ",").find("," + name + ",") != std::string::npos; }
@@ -91,7 +92,7 @@ struct Options : CommonOptions {
              "e2e_bench --pg-base postgresql://user:pw@host:port --amqp amqp://u:p@host:port/%2f "
              "--bin-dir build/bin [--quick] [--steady-rates 500,2000] [--steady-seconds S] "
              "[--ramp-rates 4000,6000,8000] [--ramp-seconds S] [--backlog N] [--threads N] [--ramp-threads N] "
-             "[--step-gap SECONDS] [--fast-poll 20ms] [--capacity-events N] [--service-arg FLAG]... "
+             "[--step-gap SECONDS] [--fast-poll 20ms] [--capacity-events N] [--emits-per-tx N] [--service-arg FLAG]... "
              "[--phases capacity,steady,ramp,drain] [--markdown-out FILE] [--servers-dir DIR] [--log FILE] [--keep]");
 }
 
@@ -108,6 +109,7 @@ Options parse_args(int argc, char** argv) {
     else if (f == "--step-gap") o.step_gap = std::stod(value());
     else if (f == "--fast-poll") o.fast_poll = value();
     else if (f == "--capacity-events") o.capacity_events = std::stoll(value());
+    else if (f == "--emits-per-tx") o.emits_per_tx = std::stoi(value());
     else if (f == "--service-arg") o.service_args.push_back(value());
     else if (f == "--phases") o.phases = value();
     else if (f == "--backlog") {
@@ -330,7 +332,8 @@ PhaseResult run_load(const Options& o, int phase_no, const std::string& name, bo
                      const std::vector<double>& rates, double step_seconds, int threads_n) {
   PhaseResult r;
   r.name = name;
-  r.setting = std::string("NOTIFY ") + (notify ? "on" : "off") + ", relay --poll-interval " + poll;
+  r.setting = std::string("NOTIFY ") + (notify ? "on" : "off") + ", relay --poll-interval " + poll +
+              (o.emits_per_tx > 1 ? ", " + std::to_string(o.emits_per_tx) + " emits per producer transaction" : "");
   r.threads = threads_n;
   set_notify(o, notify);
   const std::string crm_url = db_url(o, o.crm_db), mes_url = db_url(o, o.mes_db), oss_url = db_url(o, o.oss_db);
@@ -378,6 +381,8 @@ PhaseResult run_load(const Options& o, int phase_no, const std::string& name, bo
         cc.prepare("emit", kEmitSql);
         mc.prepare("emit", kEmitSql);
         pqxx::nontransaction ctx(cc), mtx(mc);
+        const std::uint64_t per_tx = static_cast<std::uint64_t>(std::max(1, std::min<int>(o.emits_per_tx, static_cast<int>(ring))));
+        bool crm_open = false, mes_open = false;
         struct Order {
           std::string id;
           int step = 0;
@@ -399,15 +404,30 @@ PhaseResult run_load(const Options& o, int phase_no, const std::string& name, bo
             const std::uint64_t idx = k * static_cast<std::uint64_t>(threads_n) + static_cast<std::uint64_t>(j);
             if (idx >= n) break;
             const auto due = step_start + std::chrono::duration_cast<Clock::duration>(Secs(static_cast<double>(idx) / rate));
-            if (Clock::now() < due) std::this_thread::sleep_until(due);
-            else if (Clock::now() - due > 10ms) ++my_late[i];
+            // With --emits-per-tx N a group of N sends is paced by its first one and committed
+            // together (one transaction per producer database it touches).
+            const bool group_start = k % per_tx == 0;
+            const bool group_end = k % per_tx == per_tx - 1 || idx + static_cast<std::uint64_t>(threads_n) >= n;
+            if (group_start) {
+              if (Clock::now() < due) std::this_thread::sleep_until(due);
+              else if (Clock::now() - due > 10ms) ++my_late[i];
+            }
             Order& ord = orders[cursor];
             cursor = (cursor + 1) % ring;
             const auto& st = kLifecycle[ord.step];
             const bool crm = st.source[0] == 'c';
             const auto t = Clock::now();
             if (k == 0) my_first[i] = epoch_now();
+            if (per_tx > 1 && !(crm ? crm_open : mes_open)) {
+              (crm ? ctx : mtx).exec("BEGIN");
+              (crm ? crm_open : mes_open) = true;
+            }
             (crm ? ctx : mtx).exec_prepared("emit", std::string(st.source), ord.id, std::string(st.status));
+            if (group_end) {
+              if (crm_open) ctx.exec("COMMIT");
+              if (mes_open) mtx.exec("COMMIT");
+              crm_open = mes_open = false;
+            }
             mine[i].push_back(ms_between(t, Clock::now()));
             ++emitted_total;
             my_last[i] = epoch_now();
