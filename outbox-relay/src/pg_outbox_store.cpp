@@ -47,6 +47,13 @@ void PgOutboxStore::open() {
   // From schema version 3 on, published rows move to outbox.events_archive; against an older
   // schema (a relay upgraded before `outbox-relay install`) they are marked in place as before.
   archive_ = pg::installed_version(*conn_, "outbox") >= 3;
+  // Rows marked published in place (by a relay before schema 3, or by the fallback below) are
+  // deleted by the old batched purge. Finding them walks the table, so with the archive it is
+  // only done while some may exist: checked once per connection, set again by the fallback.
+  if (archive_) {
+    pqxx::read_transaction tx(*conn_);
+    in_place_rows_ = tx.exec("SELECT EXISTS (SELECT 1 FROM outbox.events WHERE published_at IS NOT NULL)")[0][0].as<bool>();
+  }
   {
     pqxx::nontransaction tx(*conn_);
     partitions_ = tx.exec("SELECT outbox.partition_count()")[0][0].as<int>();
@@ -182,6 +189,7 @@ void PgOutboxStore::mark_published(const std::vector<std::int64_t>& positions) {
       "UPDATE outbox.events SET published_at = clock_timestamp(), last_error = NULL "
       "WHERE position = ANY($1::bigint[]) AND published_at IS NULL",
       arr);
+  in_place_rows_ = true;
 }
 
 void PgOutboxStore::prepare_archive() {
@@ -281,7 +289,9 @@ std::int64_t PgOutboxStore::purge_published(std::chrono::milliseconds retention,
   // be created): bounded batches walking the primary key from the oldest position (published
   // rows are the oldest ones): short transactions, no long locks, producers (which only INSERT)
   // are never blocked.
-  while (std::chrono::steady_clock::now() - start < budget) {
+  std::int64_t in_place_deleted = 0;
+  bool recheck = false;
+  while ((!archive_ || in_place_rows_) && std::chrono::steady_clock::now() - start < budget) {
     pqxx::work tx(conn());
     // One relay purges at a time; the others skip this round.
     if (!tx.exec_params("SELECT pg_try_advisory_xact_lock($1, 0)", kRetentionLockClass)[0][0].as<bool>())
@@ -295,7 +305,17 @@ std::int64_t PgOutboxStore::purge_published(std::chrono::milliseconds retention,
     tx.commit();
     const auto deleted = static_cast<std::int64_t>(r.affected_rows());
     total += deleted;
-    if (static_cast<std::size_t>(deleted) < batch) break;
+    in_place_deleted += deleted;
+    if (static_cast<std::size_t>(deleted) < batch) {
+      recheck = archive_ && in_place_deleted == 0;
+      break;
+    }
+  }
+  if (recheck) {
+    // Nothing was due: stop looking once no such row is left at all.
+    pqxx::read_transaction check(conn());
+    in_place_rows_ =
+        check.exec("SELECT EXISTS (SELECT 1 FROM outbox.events WHERE published_at IS NOT NULL)")[0][0].as<bool>();
   }
   return total;
 }

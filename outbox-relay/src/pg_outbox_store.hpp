@@ -63,6 +63,7 @@ class PgOutboxStore final : public OutboxStore {
   std::mt19937 rng_{std::random_device{}()};
   bool notified_ = false;
   bool archive_ = false;
+  bool in_place_rows_ = true;  // rows marked published in outbox.events may exist
   std::chrono::seconds archive_width_{3600};
 };
 
