@@ -82,7 +82,7 @@ class Sla : public ::testing::Test {
     return count(db_, "SELECT count(*) FROM oss.escalations WHERE " + where);
   }
   long notifications(const std::string& type) {
-    return count(db_, "SELECT count(*) FROM outbox.events WHERE event_type = '" + type + "'");
+    return count(db_, "SELECT count(*) FROM outbox.all_events WHERE event_type = '" + type + "'");
   }
   std::string status_of(const std::string& id) {
     return sql_scalar(db_, "SELECT status FROM oss.orders WHERE order_id = '" + id + "'");
@@ -185,7 +185,7 @@ TEST_F(Sla, PriceCalculatedPastSevenDaysIsFrozenBySlaAndThenFollowsTheWorkflow) 
   EXPECT_FALSE(history[2].event_id.has_value());
   EXPECT_EQ(history[2].reason, "customer did not confirm the price in time");
   EXPECT_EQ(fmt(history[2].occurred_at), fmt(t0 + std::chrono::hours(7 * 24)));
-  EXPECT_EQ(count(db_, "SELECT count(*) FROM outbox.events WHERE event_type = 'order.status_changed' "
+  EXPECT_EQ(count(db_, "SELECT count(*) FROM outbox.all_events WHERE event_type = 'order.status_changed' "
                        "AND payload->>'status' = 'FROZEN' AND payload->>'source' = 'sla'"),
             1);
   // The 2d warning was raised before the freeze and resolved by it.
