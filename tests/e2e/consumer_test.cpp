@@ -56,7 +56,7 @@ class Consumer : public Pipeline {
                                  {"aggregate_id", e.order},
                                  {"sequence", e.sequence},
                                  {"event_type", "order.status_changed"},
-                                 {"occurred_at", "2026-11-22T18:00:00.000Z"},
+                                 {"occurred_at", yesterday_utc() + "T18:00:00.000Z"},
                                  {"payload", {{"status", e.status}}}};
     publish_raw(body.dump(), e.source + ".order.status_changed", e.event_id);
   }

@@ -109,11 +109,12 @@ TEST_F(Notifications, OneMessagePerAppliedChangeAndNoneForDuplicateStaleOrDeadLe
   constexpr int kOrders = 30;
   std::uint64_t id = 1;
   std::map<std::string, std::vector<Event>> lifecycle;  // order → its events in lifecycle order
+  const std::string day = yesterday_utc();
   for (int i = 0; i < kOrders; ++i) {
     const std::string order = "NT-" + std::to_string(i);
     std::map<std::string, long> seq;
     for (std::size_t s = 0; s < steps.size(); ++s) {
-      const std::string at = "2026-11-23T10:0" + std::to_string(s) + ":" + (i < 10 ? "0" : "") + std::to_string(i) +
+      const std::string at = day + "T10:0" + std::to_string(s) + ":" + (i < 10 ? "0" : "") + std::to_string(i) +
                              "." + std::to_string(100 + i) + "Z";
       lifecycle[order].push_back({uuid(id++), steps[s].first, order, steps[s].second, ++seq[steps[s].first], at});
     }
@@ -140,7 +141,7 @@ TEST_F(Notifications, OneMessagePerAppliedChangeAndNoneForDuplicateStaleOrDeadLe
     not_applied.insert(by_status.event_id);
     ++n;
   }
-  Event unknown{uuid(id++), "crm", "NT-0", "SUBMITED", 4, "2026-11-23T11:00:00.000Z"};
+  Event unknown{uuid(id++), "crm", "NT-0", "SUBMITED", 4, day + "T11:00:00.000Z"};
   publish(unknown);
   not_applied.insert(unknown.event_id);
   confirm();
@@ -205,7 +206,7 @@ TEST_F(Notifications, OneMessagePerAppliedChangeAndNoneForDuplicateStaleOrDeadLe
       EXPECT_EQ(p.at("reason"), "r-" + e.event_id);
       // SLA of the new stay: SUBMITTED 1h after occurred_at; none for DELIVERED (terminal).
       if (e.status == "SUBMITTED") {
-        EXPECT_EQ(p.at("sla_due_at"), "2026-11-23T11:00:" + e.occurred_at.substr(17));
+        EXPECT_EQ(p.at("sla_due_at"), day + "T11:00:" + e.occurred_at.substr(17));
       }
       if (e.status == "DELIVERED") {
         EXPECT_TRUE(p.at("sla_due_at").is_null());

@@ -3,9 +3,17 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "oss/core/time.hpp"
 #include "oss/testing/support.hpp"
 
 namespace oss::e2e {
+
+/// Yesterday's UTC date ("YYYY-MM-DD"), for events that must look recent to the running
+/// service's SLA scanner: a fixed date in a test turns into an auto-transition (e.g.
+/// PRICE_CALCULATED → FROZEN after 7 days) once the calendar passes it.
+inline std::string yesterday_utc() {
+  return core::format_rfc3339(core::SystemClock().now() - std::chrono::hours(24)).substr(0, 10);
+}
 
 /// A whole pipeline on the test servers, isolated by name: fresh crm/mes/service databases
 /// and its own exchange and queue names, so tests can run one after another on one broker.
