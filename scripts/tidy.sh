@@ -104,7 +104,7 @@ if [ "$failed" -eq 0 ] && [ "$findings" -eq 0 ]; then
   echo "[tidy] ${#files[@]} files clean (${secs}s, $jobs jobs)"
   exit 0
 fi
-checks=$(grep -oE '\[[a-zA-Z0-9.,-]+\]$' "$logs/findings.txt" | sort | uniq -c | sort -rn \
+checks=$(grep -oE '\[[a-zA-Z0-9.,-]+\]$' "$logs/findings.txt" | sed 's/,-warnings-as-errors//' | sort | uniq -c | sort -rn \
          | awk '{printf "%s%s %s", sep, $2, $1; sep=", "}' || true)
 echo "[tidy] FAILED: $findings findings, $failed of ${#files[@]} files failed (${secs}s, $jobs jobs)${checks:+: $checks}" >&2
 exit 1
