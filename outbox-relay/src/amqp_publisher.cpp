@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "failure_policy.hpp"
+
 namespace oss::relay {
 
 AmqpPublisher::AmqpPublisher(AmqpPublisherOptions options) : options_(std::move(options)) {}
@@ -22,22 +24,43 @@ void AmqpPublisher::reset() {
   conn_.reset();
   in_flight_.clear();
   broken_ = false;
-  channel_closed_ = false;
+  row_refused_ = false;
 }
 
-void AmqpPublisher::fail_all(const std::string& error, bool channel_closed) {
+void AmqpPublisher::fail_all(const std::string& error, bool row_refused, const char* fault) {
   conn_.reset();
+  if (!broken_) broken_fault_ = fault;
   broken_ = true;
   broken_error_ = error;
-  channel_closed_ = channel_closed_ || channel_closed;
+  row_refused_ = row_refused_ || row_refused;
+}
+
+void AmqpPublisher::fail_on(const amqp::Error& e) {
+  // Only a channel closed over the message itself (406) may be a row's fault; any other
+  // channel close (541 INTERNAL_ERROR while the broker recovers, 404, 403, 504 ...) and every
+  // connection error is the broker's, retried without charging a row (failure_policy.hpp).
+  if (const auto* ce = dynamic_cast<const amqp::ChannelError*>(&e))
+    fail_all(e.what(), row_specific_channel_close(ce->reply_code), "channel");
+  else
+    fail_all(e.what(), false, "connection");
 }
 
 std::uint64_t AmqpPublisher::send(const std::vector<OutboxRow>& rows) {
   InFlight batch;
   for (const auto& r : rows) batch.positions.push_back(r.position);
+  if (!broken_ && (!conn_ || !conn_->is_open())) {
+    try {
+      connect();
+    } catch (const amqp::ChannelError& e) {
+      // Declaring the exchange or confirm.select failed before any row went out (e.g. 541
+      // while the broker recovers): never a row's fault.
+      fail_all(e.what(), false, "channel");
+    } catch (const amqp::Error& e) {
+      fail_all(e.what(), false, "connection");
+    }
+  }
   if (!broken_) {
     try {
-      if (!conn_ || !conn_->is_open()) connect();
       for (const auto& row : rows) {
         amqp::Message m;
         try {
@@ -50,10 +73,8 @@ std::uint64_t AmqpPublisher::send(const std::vector<OutboxRow>& rows) {
         batch.by_tag[batch.last_tag] = row.position;
         batch.by_id[row.event_id] = row.position;
       }
-    } catch (const amqp::ChannelError& e) {
-      fail_all(e.what(), true);
     } catch (const amqp::Error& e) {
-      fail_all(e.what(), false);
+      fail_on(e);
     }
   }
   in_flight_.push_back(std::move(batch));
@@ -71,19 +92,20 @@ PublishOutcome AmqpPublisher::settle() {
     // (possible duplicates, counted by the caller).
     out.failed = batch.encode_failures;
     out.error = broken_error_;
-    if (channel_closed_ && batch.alone && batch.positions.size() == 1 && batch.encode_failures.empty()) {
+    if (row_refused_ && batch.alone && batch.positions.size() == 1 && batch.encode_failures.empty()) {
       // A single row sent alone: the broker refused this very row.
       out.failed.push_back({batch.positions.front(), "broker refused the message: " + broken_error_, "refused"});
-    } else if (channel_closed_ && batch.positions.size() > batch.encode_failures.size()) {
-      // The broker refused something in flight: the caller re-publishes row by row so that
+    } else if (row_refused_ && batch.positions.size() > batch.encode_failures.size()) {
+      // The broker refused a message in flight: the caller re-publishes row by row so that
       // only the refused row is charged an attempt.
       out.isolate = true;
     } else {
       out.connection_lost = true;
+      out.fault = broken_fault_;
     }
     if (in_flight_.empty()) {
       broken_ = false;
-      channel_closed_ = false;
+      row_refused_ = false;
     }
     return out;
   };
@@ -106,15 +128,13 @@ PublishOutcome AmqpPublisher::settle() {
       nacked_.insert(c.nacked.begin(), c.nacked.end());
       for (auto& r : c.returned) returned_[r.message_id] = std::move(r);
     }
-  } catch (const amqp::ChannelError& e) {
-    fail_all(e.what(), true);
-    return finish_broken();
   } catch (const amqp::Error& e) {
-    fail_all(e.what(), false);
+    fail_on(e);
     return finish_broken();
   }
   if (!settled()) {
-    fail_all(fmt::format("confirms did not arrive within {} ms", options_.confirm_timeout.count()), false);
+    fail_all(fmt::format("confirms did not arrive within {} ms", options_.confirm_timeout.count()), false,
+             "confirm_timeout");
     return finish_broken();
   }
   std::set<std::int64_t> refused;
@@ -131,7 +151,8 @@ PublishOutcome AmqpPublisher::settle() {
   }
   for (const auto& [tag, pos] : batch.by_tag) {
     if (nacked_.erase(tag)) {
-      if (refused.insert(pos).second) out.failed.push_back({pos, "nacked by the broker", "nacked"});
+      // Not charged here: the relay's NackPolicy decides (failure_policy.hpp).
+      if (refused.insert(pos).second) out.failed.push_back({pos, "nacked by the broker", "nacked", false});
       acked_.erase(tag);
       continue;
     }

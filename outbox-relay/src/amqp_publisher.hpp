@@ -38,8 +38,12 @@ class AmqpPublisher final : public Publisher {
     std::vector<RowFailure> encode_failures;
     bool alone = false;  // published with nothing else in flight (publish(), not send())
   };
-  /// Breaks the connection: every unsettled batch is reported as lost (or to be isolated).
-  void fail_all(const std::string& error, bool channel_closed);
+  /// Breaks the connection: every unsettled batch is reported as lost, or, when the broker
+  /// refused a message (row_refused: channel closed with a row-specific code while publishing),
+  /// to be isolated. `fault` is the metric label of a loss (connection | channel | confirm_timeout).
+  void fail_all(const std::string& error, bool row_refused, const char* fault);
+  /// fail_all for an amqp::Error thrown while publishing or waiting for confirms.
+  void fail_on(const amqp::Error& e);
 
   AmqpPublisherOptions options_;
   std::optional<amqp::Connection> conn_;
@@ -49,7 +53,8 @@ class AmqpPublisher final : public Publisher {
   std::map<std::string, amqp::Returned> returned_;
   // Set when the connection broke with batches in flight; reported by their settle().
   std::string broken_error_;
-  bool broken_ = false, channel_closed_ = false;
+  std::string broken_fault_;
+  bool broken_ = false, row_refused_ = false;
 };
 
 }  // namespace oss::relay

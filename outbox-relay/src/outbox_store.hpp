@@ -24,6 +24,9 @@ struct RowFailure {
   std::int64_t position = 0;
   std::string error;
   std::string kind = "refused";  // returned | nacked | refused | encode (a metric label)
+  /// Counts toward max_attempts (the row's own fault; failure_policy.hpp). An uncharged failure
+  /// only delays the row's next attempt by retry_after and records its error.
+  bool charged = true;
 };
 
 /// The relay's view of one producer database. One thread; implementations own one connection.
@@ -45,7 +48,8 @@ class OutboxStore {
   virtual void mark_published(const std::vector<std::int64_t>& positions) = 0;
   /// Prepares where published rows go next (archive partitions ahead of time); housekeeping.
   virtual void prepare_archive() {}
-  /// Counts an attempt; parks rows that reached max_attempts; schedules the next attempt.
+  /// Counts an attempt for each charged failure and parks the rows that reached max_attempts;
+  /// records the error and schedules the next attempt (retry_after from now) for every one.
   /// Returns how many were parked.
   virtual std::size_t record_failures(const std::vector<RowFailure>& failures, int max_attempts,
                                       std::chrono::milliseconds retry_after) = 0;

@@ -214,21 +214,28 @@ void PgOutboxStore::prepare_archive() {
 std::size_t PgOutboxStore::record_failures(const std::vector<RowFailure>& failures, int max_attempts,
                                            std::chrono::milliseconds retry_after) {
   if (failures.empty()) return 0;
-  std::vector<std::int64_t> positions;
+  std::vector<std::int64_t> positions, charged;
   std::vector<std::string> errors;
   for (const auto& f : failures) {
     positions.push_back(f.position);
     errors.push_back(f.error);
+    if (f.charged) charged.push_back(f.position);
   }
   pqxx::work tx(conn());
+  // Only charged failures count an attempt and can park (failure_policy.hpp); every failure
+  // records its error. A charged row waits retry_after doubled per attempt before this one
+  // (capped at 2^10), an uncharged one retry_after.
   const auto r = tx.exec_params(
-      "UPDATE outbox.events e SET attempts = e.attempts + 1, last_error = f.err, "
-      "  next_attempt_at = clock_timestamp() + make_interval(secs => $3::double precision / 1000), "
-      "  parked_at = CASE WHEN e.attempts + 1 >= $4 THEN clock_timestamp() END "
+      "UPDATE outbox.events e SET attempts = e.attempts + CASE WHEN f.pos = ANY($5::bigint[]) THEN 1 ELSE 0 END, "
+      "  last_error = f.err, "
+      "  next_attempt_at = clock_timestamp() + make_interval(secs => $3::double precision / 1000 * "
+      "    CASE WHEN f.pos = ANY($5::bigint[]) THEN power(2, least(e.attempts, 10)) ELSE 1 END), "
+      "  parked_at = CASE WHEN f.pos = ANY($5::bigint[]) AND e.attempts + 1 >= $4 THEN clock_timestamp() END "
       "FROM unnest($1::bigint[], $2::text[]) AS f(pos, err) "
       "WHERE e.position = f.pos AND e.published_at IS NULL "
       "RETURNING e.parked_at IS NOT NULL",
-      array_literal(positions), array_literal(errors), static_cast<double>(retry_after.count()), max_attempts);
+      array_literal(positions), array_literal(errors), static_cast<double>(retry_after.count()), max_attempts,
+      array_literal(charged));
   tx.commit();
   std::size_t parked = 0;
   for (const auto& row : r)

@@ -11,16 +11,22 @@ namespace oss::relay {
 struct PublishOutcome {
   /// Rows the broker confirmed (and did not return): safe to mark published.
   std::vector<std::int64_t> confirmed;
-  /// Rows the broker refused (returned as unroutable, nacked, rejected a single message):
-  /// an attempt is counted against each.
+  /// Rows the broker refused (returned as unroutable, nacked, rejected a single message). Each
+  /// is charged an attempt unless RowFailure::charged is false (nacks are judged by the relay's
+  /// NackPolicy, failure_policy.hpp).
   std::vector<RowFailure> failed;
-  /// The connection broke or a confirm did not come in time: rows neither confirmed nor failed
-  /// are retried without counting an attempt (the broker may or may not have them: duplicates
-  /// possible, counted by the caller).
+  /// The broker failed us, not a row: the connection broke or could not be made, the broker
+  /// closed the channel for a reason that is not the message's (failure_policy.hpp), or a
+  /// confirm did not come in time. Rows neither confirmed nor failed are retried without
+  /// counting an attempt (the broker may or may not have them: duplicates possible, counted by
+  /// the caller).
   bool connection_lost = false;
-  /// The broker closed the channel during a multi-row batch: retry those rows one at a time so
-  /// the one it refuses is isolated and only that one is charged an attempt.
+  /// The broker closed the channel with 406 PRECONDITION_FAILED (the message's fault) during a
+  /// multi-row batch: retry those rows one at a time so the one it refuses is isolated and only
+  /// that one is charged an attempt.
   bool isolate = false;
+  /// With connection_lost: connection | channel | confirm_timeout (a metric label).
+  std::string fault;
   std::string error;
 };
 

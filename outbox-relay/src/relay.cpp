@@ -13,9 +13,12 @@
 namespace oss::relay {
 namespace {
 
-/// The broker could not take or confirm a batch; the loop backs off and retries.
+/// The broker could not take or confirm a batch; the loop backs off and retries. Never charged
+/// to a row (failure_policy.hpp).
 struct BrokerUnavailable : std::runtime_error {
-  using std::runtime_error::runtime_error;
+  BrokerUnavailable(const std::string& what, std::string fault_kind)
+      : std::runtime_error(what), kind(std::move(fault_kind)) {}
+  std::string kind;  // connection | channel | confirm_timeout | nacked
 };
 
 }  // namespace
@@ -52,7 +55,8 @@ void Relay::run(const std::atomic<bool>& stop) {
     } catch (const BrokerUnavailable& e) {
       healthy_ = false;
       const auto delay = backoff.next();
-      log->warn("msg=\"broker unavailable; retrying\" error={} retry_in_ms={}", core::q(e.what()), delay.count());
+      log->warn("msg=\"broker unavailable; retrying, no row charged\" kind={} error={} retry_in_ms={}", e.kind,
+                core::q(e.what()), delay.count());
       sleep_for(delay, stop);
     } catch (const std::exception& e) {
       // Anything from the database side: drop the connection (and with it our partitions,
@@ -147,7 +151,9 @@ std::size_t Relay::run_once() {
     }
   } catch (...) {
     // Database or broker trouble mid-cycle: nothing unconfirmed was marked; drop the batches
-    // still in flight (they are fetched again) and let run() back off. Rethrown as is.
+    // still in flight (they are fetched again) and let run() back off. Rethrown as is. Every
+    // row's nack count starts again (failure_policy.hpp).
+    nacks_.broker_fault();
     for (const auto& f : in_flight) metrics_.retried_after_fault.inc(static_cast<double>(f.rows.size()));
     publisher_.reset();
     publisher_.drop_pending();
@@ -173,6 +179,7 @@ std::size_t Relay::publish_rows(const std::vector<OutboxRow>& rows) {
 std::size_t Relay::handle_outcome(const std::vector<OutboxRow>& rows, PublishOutcome out,
                                   std::chrono::steady_clock::time_point sent_at) {
   auto& s = store();
+  const bool nacked_whole = nacks_.judge(out);
   if (!out.confirmed.empty()) {
     s.mark_published(out.confirmed);
     const auto t1 = std::chrono::steady_clock::now();
@@ -189,11 +196,19 @@ std::size_t Relay::handle_outcome(const std::vector<OutboxRow>& rows, PublishOut
     for (const auto& [source, n] : per_source) metrics_.published(source, n);
   }
   if (!out.failed.empty()) {
+    std::size_t uncharged = 0;
     for (const auto& f : out.failed) {
       metrics_.failure(f.kind);
-      core::logger("relay")->warn("msg=\"broker refused a row; will retry\" position={} error={}", f.position,
-                                  core::q(f.error));
+      if (!f.charged) {
+        ++uncharged;
+        continue;
+      }
+      core::logger("relay")->warn("msg=\"broker refused a row; will retry\" position={} kind={} error={}", f.position,
+                                  f.kind, core::q(f.error));
     }
+    if (uncharged > 0)
+      core::logger("relay")->warn(
+          "msg=\"broker nacked rows; retrying them without charging an attempt\" rows={}", uncharged);
     const auto parked = s.record_failures(out.failed, options_.max_attempts, options_.retry_after);
     if (parked > 0) {
       metrics_.parked.inc(static_cast<double>(parked));
@@ -203,9 +218,18 @@ std::size_t Relay::handle_outcome(const std::vector<OutboxRow>& rows, PublishOut
   }
   if (out.connection_lost) {
     metrics_.error("broker");
+    const auto kind = out.fault.empty() ? std::string("connection") : out.fault;
+    metrics_.broker_fault(kind);
     const auto unsettled = rows.size() - out.confirmed.size() - out.failed.size();
     metrics_.retried_after_fault.inc(static_cast<double>(unsettled));
-    throw BrokerUnavailable(out.error);
+    throw BrokerUnavailable(out.error, kind);
+  }
+  if (nacked_whole) {
+    // The broker took none of the batch (typically while it recovers from a restart): back
+    // off like any broker fault. The rows were recorded above without an attempt.
+    metrics_.error("broker");
+    metrics_.broker_fault("nacked");
+    throw BrokerUnavailable("the broker nacked every message of a batch of " + std::to_string(rows.size()), "nacked");
   }
   return out.confirmed.size();
 }

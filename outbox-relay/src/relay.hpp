@@ -4,6 +4,7 @@
 #include <functional>
 #include <memory>
 
+#include "failure_policy.hpp"
 #include "oss/core/backoff.hpp"
 #include "outbox_store.hpp"
 #include "publisher.hpp"
@@ -18,8 +19,8 @@ struct RelayOptions {
   std::chrono::milliseconds poll_interval{100};        // safety net when no NOTIFY arrives
   std::chrono::milliseconds rebalance_interval{1000};
   std::chrono::milliseconds stats_interval{5000};
-  int max_attempts = 10;                               // then the row is parked
-  std::chrono::milliseconds retry_after{2000};         // first retry delay of a refused row (doubles)
+  int max_attempts = 10;                               // row-specific failures, then the row is parked
+  std::chrono::milliseconds retry_after{2000};         // first retry delay of a refused row (doubles, up to 2^10 x)
   std::chrono::milliseconds retention{24 * 3600 * 1000};  // published rows kept this long (reconcile reads them)
   std::chrono::milliseconds purge_interval{60'000};
   std::chrono::milliseconds backoff_initial{200};      // dependency outages
@@ -46,7 +47,8 @@ class Relay {
  private:
   OutboxStore& store();
   std::size_t publish_rows(const std::vector<OutboxRow>& rows);
-  /// Marks/charges one settled batch; throws BrokerUnavailable when the connection broke.
+  /// Marks/charges one settled batch; throws BrokerUnavailable when the connection broke or the
+  /// broker nacked the whole batch (failure_policy.hpp: broker trouble is never charged).
   std::size_t handle_outcome(const std::vector<OutboxRow>& rows, PublishOutcome out,
                              std::chrono::steady_clock::time_point sent_at);
   void housekeeping(bool force);
@@ -60,6 +62,7 @@ class Relay {
   std::atomic<bool> healthy_{false};
   std::chrono::steady_clock::time_point last_rebalance_{}, last_stats_{}, last_purge_{};
   bool broker_suspect_ = false;  // a fault left confirms unknown: next publishes may duplicate
+  NackPolicy nacks_;
 };
 
 }  // namespace oss::relay

@@ -23,7 +23,15 @@ RelayMetrics::RelayMetrics(metrics::Registry& registry)
     registry_.counter("outbox_relay_publish_failures_total", "Rows the broker refused, by kind", {{"kind", kind}});
   for (const char* kind : {"database", "broker"})
     registry_.counter("outbox_relay_errors_total", "Connection-level errors, by dependency", {{"kind", kind}});
+  for (const char* kind : {"connection", "channel", "confirm_timeout", "nacked"}) broker_fault_counter(kind);
 }
+
+metrics::Counter& RelayMetrics::broker_fault_counter(const std::string& kind) {
+  return registry_.counter("outbox_relay_broker_faults_total",
+                           "Broker trouble retried with backoff and never charged to a row, by kind", {{"kind", kind}});
+}
+
+void RelayMetrics::broker_fault(const std::string& kind) { broker_fault_counter(kind).inc(); }
 
 void RelayMetrics::published(const std::string& source, double n) {
   registry_.counter("outbox_relay_published_total", "Rows published and confirmed", {{"source", source}}).inc(n);

@@ -17,6 +17,8 @@ class RelayMetrics {
   void published(const std::string& source, double n);
   void failure(const std::string& kind, double n = 1);   // returned | nacked | refused | encode
   void error(const std::string& kind);                   // database | broker
+  /// A broker fault that was not charged to any row: connection | channel | confirm_timeout | nacked
+  void broker_fault(const std::string& kind);
   metrics::Counter& parked;
   metrics::Counter& retried_after_fault;   // rows re-published after a fault: possible duplicates
   metrics::Counter& purged;
@@ -28,6 +30,7 @@ class RelayMetrics {
   void backlog(const BacklogStats& stats);
 
  private:
+  metrics::Counter& broker_fault_counter(const std::string& kind);
   metrics::Registry& registry_;
   std::mutex mutex_;
   std::map<std::string, bool> known_sources_;

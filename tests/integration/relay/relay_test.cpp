@@ -238,6 +238,59 @@ TEST_F(Relays, BrokerRestartMidStreamLosesNothing) {
   EXPECT_LE(static_cast<double>(repeats), oss::testing::metric(m, "outbox_relay_republished_after_fault_total"));
 }
 
+// The finding in docs/reliability.md: after a SIGKILL of RabbitMQ the recovering broker nacks
+// publishes and closes channels/connections (541 INTERNAL_ERROR) for seconds. None of that is a
+// row's fault: with --max-attempts 1 any attempt charged to a row would park it at once, so
+// zero parked rows and every event delivered show that broker trouble is never charged.
+TEST_F(Relays, BrokerSigkillAndRestartUnderAStreamParksNothing) {
+  Collector collector(amqp_, queue_);
+  const auto port = oss::testing::free_port();
+  auto r = relay(port, {"--max-attempts", "1", "--batch-size", "50"});
+  constexpr int kRounds = 150, kPerRound = 20;  // 3000 events over at least 15 s
+  std::atomic<bool> producing{true};
+  std::thread producer([&] {
+    pqxx::connection c(db_);
+    for (int round = 0; round < kRounds; ++round) {
+      pqxx::work tx(c);
+      for (int k = 0; k < kPerRound; ++k)
+        tx.exec_params("SELECT outbox.emit('crm', 'order', $1, 'order.note_added', '{\"n\": 1}'::jsonb)",
+                       "K-" + std::to_string((round * kPerRound + k) % 97));
+      tx.commit();
+      std::this_thread::sleep_for(100ms);
+    }
+    producing = false;
+  });
+  const bool flowing = oss::testing::wait_until([&] { return collector.size() >= 200; }, 60s);
+  // SIGKILL mid-stream, then started again 2 s later (the short scenario's timing).
+  const bool killed = flowing && oss::testing::servers("kill-rabbit");
+  if (killed) std::this_thread::sleep_for(2s);
+  const bool started = oss::testing::servers("start-rabbit");
+  producer.join();
+  ASSERT_TRUE(flowing) << r->log();
+  ASSERT_TRUE(killed);
+  ASSERT_TRUE(started);
+  ASSERT_FALSE(producing.load());
+  constexpr long kTotal = kRounds * kPerRound;
+  ASSERT_TRUE(oss::testing::wait_until(
+      [&] {
+        return count(db_, "SELECT count(*) FROM outbox.events WHERE published_at IS NULL AND parked_at IS NULL") == 0;
+      },
+      180s))
+      << r->log();
+  EXPECT_EQ(count(db_, "SELECT count(*) FROM outbox.events WHERE parked_at IS NOT NULL"), 0) << r->log();
+  EXPECT_EQ(count(db_, "SELECT count(*) FROM outbox.all_events WHERE attempts > 0"), 0)
+      << "no attempt was charged to any row";
+  ASSERT_TRUE(oss::testing::wait_until([&] { return collector.size() >= static_cast<std::size_t>(kTotal); }, 60s))
+      << collector.size();
+  std::this_thread::sleep_for(500ms);
+  check(collector.received(), /*allow_repeats=*/true);
+  EXPECT_TRUE(r->running());
+  const auto m = oss::testing::http("GET", port, "/metrics").body;
+  EXPECT_GE(oss::testing::metric(m, "outbox_relay_errors_total{kind=\"broker\"}"), 1) << "the outage was noticed";
+  EXPECT_EQ(oss::testing::metric(m, "outbox_relay_parked_total"), 0);
+  EXPECT_EQ(r->log().find("rows parked"), std::string::npos);
+}
+
 TEST_F(Relays, DatabaseRestartMidStreamLosesNothing) {
   Collector collector(amqp_, queue_);
   auto r = relay(oss::testing::free_port());

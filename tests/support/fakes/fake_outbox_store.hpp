@@ -2,8 +2,10 @@
 /// In-memory OutboxStore for relay unit tests (habit 4: a fake at each I/O boundary).
 ///
 /// Owns every partition; `fetch` returns unpublished, unparked rows in position order with
-/// `due` computed against a settable fake "now"; `record_failures` counts attempts, parks rows
-/// at max_attempts and schedules the next attempt at now + retry_after * 2^(attempts-1).
+/// `due` computed against a settable fake "now"; `record_failures` counts attempts of charged
+/// failures, parks rows at max_attempts and schedules the next attempt at
+/// now + retry_after * 2^min(attempts-1, 10) (an uncharged failure: now + retry_after), as
+/// PgOutboxStore does.
 /// Single-threaded, like the relay that drives it. ForwardingOutboxStore lets a test hand the
 /// relay a unique_ptr while keeping the fake itself for inspection.
 #include <algorithm>
@@ -124,13 +126,17 @@ class FakeOutboxStore final : public OutboxStore {
       failures_.push_back(f);
       auto& s = find(f.position);
       s.failures.push_back(f);
+      if (!f.charged) {  // not the row's fault: only waits retry_after
+        s.next_attempt_at = now_ + std::chrono::duration_cast<std::chrono::microseconds>(retry_after);
+        continue;
+      }
       ++s.row.attempts;
       if (s.row.attempts >= max_attempts) {
         s.parked = true;
         ++parked;
         continue;
       }
-      const auto delay = retry_after * (std::int64_t{1} << std::min(s.row.attempts - 1, 20));
+      const auto delay = retry_after * (std::int64_t{1} << std::min(s.row.attempts - 1, 10));
       s.next_attempt_at = now_ + std::chrono::duration_cast<std::chrono::microseconds>(delay);
     }
     return parked;

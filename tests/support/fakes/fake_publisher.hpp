@@ -57,6 +57,7 @@ class FakePublisher final : public Publisher {
       const auto& r = rows[i];
       if (lose_after_ && i >= *lose_after_) {
         out.connection_lost = true;
+        out.fault = "connection";
         out.error = "connection reset by peer";
         lose_after_.reset();
         return out;
@@ -66,7 +67,7 @@ class FakePublisher final : public Publisher {
       } else if (unroutable_.count(r.event_id)) {
         out.failed.push_back({r.position, "312 NO_ROUTE", "returned"});
       } else if (nacked_.count(r.event_id)) {
-        out.failed.push_back({r.position, "nacked", "nacked"});
+        out.failed.push_back({r.position, "nacked", "nacked", false});  // judged by the relay, as AmqpPublisher's
       } else {
         out.confirmed.push_back(r.position);
       }

@@ -111,7 +111,7 @@ TEST_F(RelayTest, ReturnedRowIsNotMarkedAndIsChargedAnAttempt) {
   EXPECT_THAT(text, HasSubstr("outbox_relay_parked_total 0\n"));
 }
 
-TEST_F(RelayTest, NackedRowIsNotMarkedAndIsChargedAnAttempt) {
+TEST_F(RelayTest, NackedRowIsNotMarkedNorChargedAndWaitsForItsRetryTime) {
   const auto bad = store_.add("crm", "A");
   store_.add("crm", "B");
   publisher_.nack(FakeOutboxStore::event_id_for(bad));
@@ -119,8 +119,105 @@ TEST_F(RelayTest, NackedRowIsNotMarkedAndIsChargedAnAttempt) {
   relay().run_once();
 
   EXPECT_THAT(store_.published_positions(), ElementsAre(2));
-  EXPECT_EQ(store_.attempts(bad), 1);
+  EXPECT_FALSE(store_.published(bad));
+  EXPECT_EQ(store_.attempts(bad), 0) << "one nack is the broker's state, not the row's";
+  ASSERT_EQ(store_.failures().size(), 1u);
+  EXPECT_FALSE(store_.failures()[0].charged);
   EXPECT_THAT(metrics_text(), HasSubstr("outbox_relay_publish_failures_total{kind=\"nacked\"} 1\n"));
+
+  // Not hammered: it waits retry_after, then goes out again and the broker takes it.
+  EXPECT_EQ(relay().run_once(), 0u);
+  publisher_.clear_refusals();
+  store_.advance(2s);
+  EXPECT_EQ(relay().run_once(), 1u);
+  EXPECT_TRUE(store_.published(bad));
+  EXPECT_EQ(store_.attempts(bad), 0);
+}
+
+TEST_F(RelayTest, RowNackedAloneWhileOthersAreAckedIsChargedOnlyFromItsThirdNackInARow) {
+  options_.max_attempts = 1;
+  const auto bad = store_.add("crm", "A");
+  publisher_.nack(FakeOutboxStore::event_id_for(bad));
+  for (int i = 0; i < NackPolicy::kStreakToCharge; ++i) {
+    store_.add("mes", "B" + std::to_string(i));  // acked alongside it each time
+    relay().run_once();
+    store_.advance(1h);
+    if (i + 1 < NackPolicy::kStreakToCharge) {
+      EXPECT_EQ(store_.attempts(bad), 0) << "nack " << i + 1;
+      EXPECT_FALSE(store_.parked(bad)) << "nack " << i + 1;
+    }
+  }
+  EXPECT_EQ(store_.attempts(bad), 1);
+  EXPECT_TRUE(store_.parked(bad)) << "nacked every time while the broker took the rest: the row's own problem";
+  EXPECT_EQ(store_.published_positions().size(), static_cast<std::size_t>(NackPolicy::kStreakToCharge));
+  EXPECT_THAT(metrics_text(), HasSubstr("outbox_relay_parked_total 1\n"));
+}
+
+TEST_F(RelayTest, BatchNackedWholeIsABrokerFaultNothingIsChargedOrParked) {
+  options_.max_attempts = 1;
+  const auto a = store_.add("crm", "A");
+  const auto b = store_.add("crm", "B");
+  publisher_.nack(FakeOutboxStore::event_id_for(a));
+  publisher_.nack(FakeOutboxStore::event_id_for(b));
+
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_THROW(relay().run_once(), std::runtime_error) << "cycle " << i;
+    store_.advance(1h);
+  }
+
+  for (auto p : {a, b}) {
+    EXPECT_EQ(store_.attempts(p), 0);
+    EXPECT_FALSE(store_.parked(p));
+  }
+  const auto text = metrics_text();
+  EXPECT_THAT(text, HasSubstr("outbox_relay_parked_total 0\n"));
+  EXPECT_THAT(text, HasSubstr("outbox_relay_broker_faults_total{kind=\"nacked\"} 5\n"));
+  EXPECT_THAT(text, HasSubstr("outbox_relay_errors_total{kind=\"broker\"} 5\n"));
+
+  // The broker recovers: everything goes out.
+  publisher_.clear_refusals();
+  EXPECT_EQ(relay().run_once(), 2u);
+  EXPECT_THAT(store_.published_positions(), ElementsAre(a, b));
+}
+
+TEST_F(RelayTest, ABrokerFaultBetweenNacksStartsTheCountAgain) {
+  options_.max_attempts = 1;
+  const auto bad = store_.add("crm", "A");
+  publisher_.nack(FakeOutboxStore::event_id_for(bad));
+  auto cycle_with_company = [&](const std::string& id) {
+    store_.add("mes", id);
+    relay().run_once();
+    store_.advance(1h);
+  };
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i + 1 < NackPolicy::kStreakToCharge; ++i) cycle_with_company("B" + std::to_string(round * 10 + i));
+    // The connection breaks in the next batch (the broker restarting, say).
+    store_.add("mes", "C" + std::to_string(round));
+    publisher_.lose_connection_after(0);
+    EXPECT_THROW(relay().run_once(), std::runtime_error);
+    store_.advance(1h);
+  }
+  EXPECT_EQ(store_.attempts(bad), 0);
+  EXPECT_FALSE(store_.parked(bad));
+  EXPECT_THAT(metrics_text(), HasSubstr("outbox_relay_broker_faults_total{kind=\"connection\"} 3\n"));
+}
+
+TEST_F(RelayTest, RepeatedConnectionLossesNeverChargeOrParkARow) {
+  options_.max_attempts = 1;
+  for (int i = 0; i < 4; ++i) store_.add("crm", "A" + std::to_string(i));
+  for (int i = 0; i < 6; ++i) {
+    publisher_.lose_connection_after(0);
+    EXPECT_THROW(relay().run_once(), std::runtime_error) << "cycle " << i;  // run() backs off here
+  }
+  publisher_.lose_connection_after(2);
+  EXPECT_THROW(relay().run_once(), std::runtime_error);
+
+  EXPECT_THAT(store_.failures(), IsEmpty());
+  EXPECT_EQ(relay().run_once(), 2u);
+  EXPECT_THAT(store_.published_positions(), ElementsAre(1, 2, 3, 4));
+  for (std::int64_t p = 1; p <= 4; ++p) EXPECT_EQ(store_.attempts(p), 0);
+  EXPECT_THAT(metrics_text(), HasSubstr("outbox_relay_parked_total 0\n"));
+  EXPECT_THAT(metrics_text(), HasSubstr("outbox_relay_broker_faults_total{kind=\"connection\"} 7\n"));
 }
 
 TEST_F(RelayTest, RefusedRowWaitsForItsRetryTime) {
