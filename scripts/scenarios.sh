@@ -264,10 +264,15 @@ retry_storm() {  # the producers re-send everything: every published row goes ba
   local db
   for db in "$crm_db" "$mes_db"; do
     # Published rows sit in outbox.events_archive (outbox schema 3) or, marked in place, in
-    # outbox.events: both go back to unpublished, in one transaction.
+    # outbox.events: both go back to unpublished, in one transaction. Counted: exactly the rows
+    # that were published and now go out again, not every unpublished row (rows emitted but not
+    # yet published, or published but not yet marked, reach the service once: applied, not
+    # duplicates; counting them made the duplicate check wait for events that never came).
     psql -X -q -v ON_ERROR_STOP=1 -t "$db" <<'SQL'
 BEGIN;
+CREATE TEMP TABLE resent (n bigint) ON COMMIT DROP;
 DO $$
+DECLARE n bigint := 0;
 BEGIN
   IF to_regclass('outbox.events_archive') IS NOT NULL THEN
     WITH moved AS (DELETE FROM outbox.events_archive RETURNING *)
@@ -276,10 +281,14 @@ BEGIN
     OVERRIDING SYSTEM VALUE
     SELECT position, event_id, source, aggregate_type, aggregate_id, sequence, event_type, payload, headers,
            occurred_at, outbox.partition_of(source, aggregate_id), NULL, 0 FROM moved;
+    GET DIAGNOSTICS n = ROW_COUNT;
   END IF;
+  INSERT INTO resent VALUES (n);
 END $$;
-UPDATE outbox.events SET published_at = NULL, attempts = 0 WHERE published_at IS NOT NULL;
-SELECT 'unpublished again: ' || count(*) FROM outbox.events WHERE published_at IS NULL;
+WITH reset AS (UPDATE outbox.events SET published_at = NULL, attempts = 0 WHERE published_at IS NOT NULL RETURNING 1)
+INSERT INTO resent SELECT count(*) FROM reset;
+SELECT 'unpublished again: ' || sum(n) FROM resent;
+SELECT 'also pending, not re-sent: ' || (SELECT count(*) FROM outbox.events WHERE published_at IS NULL) - sum(n) FROM resent;
 COMMIT;
 SQL
   done
