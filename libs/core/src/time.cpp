@@ -84,14 +84,15 @@ TimePoint parse_rfc3339(std::string_view text) {
     expect(text, i, ':');
     const int om = digits(text, i, 2);
     if (oh > 23 || om > 59) fail(text, "time zone offset out of range");
-    offset_s = sign * (oh * 3600 + om * 60);
+    offset_s = sign * (std::int64_t{oh} * 3600 + std::int64_t{om} * 60);
   } else {
     fail(text, "bad time zone");
   }
   if (i != text.size()) fail(text, "trailing characters");
   const std::int64_t days =
       days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
-  const std::int64_t secs = days * 86400 + hour * 3600 + minute * 60 + second - offset_s;
+  const std::int64_t secs =
+      days * 86400 + std::int64_t{hour} * 3600 + std::int64_t{minute} * 60 + second - offset_s;
   return TimePoint(std::chrono::microseconds(secs * 1'000'000 + micros));
 }
 

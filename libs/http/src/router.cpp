@@ -56,13 +56,13 @@ std::vector<std::string> parse_pattern(const std::string& pattern) {
 }
 }  // namespace
 
-void Router::add(std::string method, std::string pattern, Handler h) {
+void Router::add(std::string method, const std::string& pattern, Handler h) {
   if (method.empty()) throw std::invalid_argument("route method must not be empty");
   if (!h) throw std::invalid_argument("route " + method + " " + pattern + ": empty handler");
   add_route(Route{std::move(method), parse_pattern(pattern), std::move(h), nullptr, {}});
 }
 
-void Router::add_sse(std::string pattern, std::shared_ptr<SseHub> hub,
+void Router::add_sse(const std::string& pattern, std::shared_ptr<SseHub> hub,
                      std::function<std::optional<Response>(const Request&)> authorize) {
   if (!hub) throw std::invalid_argument("SSE route " + pattern + ": null hub");
   add_route(Route{"GET", parse_pattern(pattern), {}, std::move(hub), std::move(authorize)});

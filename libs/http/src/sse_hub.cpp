@@ -130,7 +130,7 @@ SseHub::SseHub(std::size_t history, std::size_t max_queued, std::chrono::seconds
 
 SseHub::~SseHub() = default;
 
-std::uint64_t SseHub::publish(std::string event_type, std::string data_json) {
+std::uint64_t SseHub::publish(const std::string& event_type, const std::string& data_json) {
   return state_->publish(event_type, data_json);
 }
 

@@ -1,6 +1,7 @@
 #include "api/http_api.hpp"
 
 #include <chrono>
+#include <ranges>
 #include <variant>
 
 #include "api/params.hpp"
@@ -112,7 +113,7 @@ void on_db(DbPool& db, const http::Respond& respond, std::function<http::Respons
 using Guarded = std::function<void(http::Request, const Principal&, const http::Respond&)>;
 
 http::Handler guarded(std::shared_ptr<const AccessControl> access, Role role, Guarded body) {
-  return [access = std::move(access), role, body = std::move(body)](http::Request req, http::Respond respond) {
+  return [access = std::move(access), role, body = std::move(body)](http::Request req, const http::Respond& respond) {
     auto who = access->check(req, role);
     if (auto* refused = std::get_if<http::Response>(&who)) return respond(std::move(*refused));
     try {
@@ -140,10 +141,10 @@ processing::HistoryRow correction_row(store::PgOrderStore& s, const std::string&
                                       const std::string& actor, const std::string& reason,
                                       const std::optional<std::string>& before) {
   const auto history = s.history(id);
-  for (auto it = history.rbegin(); it != history.rend(); ++it) {
-    if (it->source == "operator" && it->actor == actor && it->to_status == after.status && !it->event_id)
-      return {id, it->from_status, it->to_status, std::nullopt, it->source, std::nullopt, it->occurred_at,
-              it->actor, it->reason};
+  for (const auto& h : std::ranges::reverse_view(history)) {
+    if (h.source == "operator" && h.actor == actor && h.to_status == after.status && !h.event_id)
+      return {id, h.from_status, h.to_status, std::nullopt, h.source, std::nullopt, h.occurred_at,
+              h.actor, h.reason};
   }
   return {id, before, after.status, std::nullopt, "operator", std::nullopt, after.status_entered_at, actor, reason};
 }
@@ -180,10 +181,10 @@ http::Router make_router(ApiDependencies deps) {
   DbPool* db = &deps.db;
 
   // ---- operations: no token needed ----
-  routes.add("GET", "/healthz", [](http::Request, http::Respond respond) {
+  routes.add("GET", "/healthz", [](const http::Request&, const http::Respond& respond) {
     respond(http::json_response(200, {{"status", "ok"}}));
   });
-  routes.add("GET", "/readyz", [db, broker_ok = deps.broker_ok](http::Request, http::Respond respond) {
+  routes.add("GET", "/readyz", [db, broker_ok = deps.broker_ok](const http::Request&, const http::Respond& respond) {
     const bool broker = broker_ok();
     on_db(*db, respond, [broker](DbSession& s) {
       s.store().ping();
@@ -191,7 +192,7 @@ http::Router make_router(ApiDependencies deps) {
       return http::json_response(200, {{"status", "ready"}, {"database", "ok"}, {"broker", "ok"}});
     });
   });
-  routes.add("GET", "/metrics", [registry = &deps.registry](http::Request, http::Respond respond) {
+  routes.add("GET", "/metrics", [registry = &deps.registry](const http::Request&, const http::Respond& respond) {
     http::Response r;
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";
     r.body = registry->render();
@@ -199,7 +200,7 @@ http::Router make_router(ApiDependencies deps) {
   });
 
   // ---- the dashboard page: static, no data in it, so no token (its API calls carry one) ----
-  routes.add("GET", "/", [](http::Request, http::Respond respond) {
+  routes.add("GET", "/", [](const http::Request&, const http::Respond& respond) {
     http::Response r;
     r.content_type = "text/html; charset=utf-8";
     r.body = std::string(dashboard_html());
@@ -213,7 +214,7 @@ http::Router make_router(ApiDependencies deps) {
   });
 
   // ---- reading: viewer ----
-  routes.add("GET", "/v1/stats", guarded(access, Role::viewer, [db, workflow](http::Request req, const Principal&,
+  routes.add("GET", "/v1/stats", guarded(access, Role::viewer, [db, workflow](const http::Request& req, const Principal&,
                                                                              const http::Respond& respond) {
                only_parameters(req.query, {});
                on_db(*db, respond, [workflow](DbSession& s) {
@@ -221,7 +222,7 @@ http::Router make_router(ApiDependencies deps) {
                });
              }));
 
-  routes.add("GET", "/v1/orders", guarded(access, Role::viewer, [db, workflow](http::Request req, const Principal&,
+  routes.add("GET", "/v1/orders", guarded(access, Role::viewer, [db, workflow](const http::Request& req, const Principal&,
                                                                               const http::Respond& respond) {
                const auto filter = order_filter(req.query, *workflow, core::SystemClock().now());
                on_db(*db, respond, [filter](DbSession& s) {
@@ -261,7 +262,7 @@ http::Router make_router(ApiDependencies deps) {
                });
              }));
 
-  routes.add("GET", "/v1/escalations", guarded(access, Role::viewer, [db](http::Request req, const Principal&,
+  routes.add("GET", "/v1/escalations", guarded(access, Role::viewer, [db](const http::Request& req, const Principal&,
                                                                          const http::Respond& respond) {
                const auto filter = escalation_filter(req.query);
                on_db(*db, respond, [filter](DbSession& s) {
@@ -279,7 +280,7 @@ http::Router make_router(ApiDependencies deps) {
                });
              }));
 
-  routes.add("GET", "/v1/dead-letters", guarded(access, Role::viewer, [db](http::Request req, const Principal&,
+  routes.add("GET", "/v1/dead-letters", guarded(access, Role::viewer, [db](const http::Request& req, const Principal&,
                                                                           const http::Respond& respond) {
                auto filter = dead_letter_filter(req.query);
                on_db(*db, respond, [filter](DbSession& s) mutable {
@@ -330,7 +331,7 @@ http::Router make_router(ApiDependencies deps) {
 
   routes.add("POST", "/v1/dead-letters/replay",
              guarded(access, Role::operator_role,
-                     [db, broker = deps.broker, queue = deps.events_queue](http::Request req, const Principal& who,
+                     [db, broker = deps.broker, queue = deps.events_queue](const http::Request& req, const Principal& who,
                                                                           const http::Respond& respond) {
                        require_json(req);
                        const auto selection = parse_replay(req.body);

@@ -179,7 +179,7 @@ int cmd_run(const std::vector<std::string>& args) {
           after_id = std::max(after_id, e.id);
         }
         for (const auto& e : changes.resolved) {
-          if (!e.resolved_at || resolved_seen.count(e.id)) continue;
+          if (!e.resolved_at || resolved_seen.contains(e.id)) continue;
           live(api::kEscalationResolved, sla::to_json(e).dump());
           if (*e.resolved_at > since) {
             since = *e.resolved_at;

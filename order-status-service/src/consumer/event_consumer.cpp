@@ -77,6 +77,7 @@ void EventConsumer::set_connected(Worker& w, bool on) {
 
 void EventConsumer::run(const std::atomic<bool>& stop) {
   std::vector<std::unique_ptr<Worker>> workers;
+  workers.reserve(static_cast<std::size_t>(options_.workers));
   for (int i = 0; i < options_.workers; ++i) workers.push_back(std::make_unique<Worker>(i, db_));
   std::vector<std::thread> threads;
   for (int i = 1; i < options_.workers; ++i) threads.emplace_back([&, i] { worker_run(*workers[static_cast<std::size_t>(i)], stop); });

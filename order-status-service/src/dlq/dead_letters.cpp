@@ -96,7 +96,7 @@ ReplayResult replay(pqxx::connection& conn, amqp::Connection& broker, const std:
     ids.push_back(id);
     const std::string event_id = r[1].is_null() ? "" : r[1].as<std::string>();
     if (!event_id.empty()) {
-      if (newest_by_event.count(event_id)) continue;
+      if (newest_by_event.contains(event_id)) continue;
       newest_by_event[event_id] = id;
     }
     amqp::Message m;
@@ -111,7 +111,7 @@ ReplayResult replay(pqxx::connection& conn, amqp::Connection& broker, const std:
     labels.push_back(event_id.empty() ? "dl:" + std::to_string(id) : event_id);
   }
   for (const auto& wanted : selection.event_ids)
-    if (!newest_by_event.count(wanted)) result.not_found.push_back(wanted);
+    if (!newest_by_event.contains(wanted)) result.not_found.push_back(wanted);
   if (messages.empty()) return result;
 
   broker.enable_confirms();

@@ -65,16 +65,22 @@ bool has_control_characters(std::string_view s) {
   });
 }
 
-bool contains_nul(const json& v) {
-  // Depth is bounded by kMaxEnvelopeDepth, so recursion is safe.
-  if (v.is_string()) return v.get_ref<const std::string&>().find('\0') != std::string::npos;
-  if (v.is_object()) {
-    for (const auto& [key, child] : v.items()) {
-      if (key.find('\0') != std::string::npos || contains_nul(child)) return true;
-    }
-  } else if (v.is_array()) {
-    for (const auto& child : v) {
-      if (contains_nul(child)) return true;
+bool contains_nul(const json& root) {
+  // An explicit stack rather than recursion: the body is untrusted input (its depth is also
+  // bounded by kMaxEnvelopeDepth before this runs).
+  std::vector<const json*> pending{&root};
+  while (!pending.empty()) {
+    const json& v = *pending.back();
+    pending.pop_back();
+    if (v.is_string()) {
+      if (v.get_ref<const std::string&>().find('\0') != std::string::npos) return true;
+    } else if (v.is_object()) {
+      for (const auto& [key, child] : v.items()) {
+        if (key.find('\0') != std::string::npos) return true;
+        pending.push_back(&child);
+      }
+    } else if (v.is_array()) {
+      for (const auto& child : v) pending.push_back(&child);
     }
   }
   return false;

@@ -25,7 +25,7 @@ inline constexpr std::string_view kOrderAggregateType = "order";
 
 /// Limits applied by parse_envelope(): nesting depth of the whole body, and the length of each
 /// identifier field (source, aggregate_type, aggregate_id, event_type).
-inline constexpr std::size_t kDefaultMaxEnvelopeBytes = 256 * 1024;
+inline constexpr std::size_t kDefaultMaxEnvelopeBytes = 256 * std::size_t{1024};
 inline constexpr std::size_t kMaxEnvelopeDepth = 64;
 inline constexpr std::size_t kMaxIdentifierBytes = 256;
 

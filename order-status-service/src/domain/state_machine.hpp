@@ -45,7 +45,7 @@ struct Decision {
   bool advances_sequence = false;
 };
 
-/// Decides one status-change event for `target_status` from `source` with `sequence`.
+/// Decides one status-change event for `target` from `source` with `sequence`.
 /// `order`: the current state, nullopt when the order is unknown. `last_sequence`: the highest
 /// sequence already consumed from `source` for this order (nullopt: none yet). Rules, in order:
 ///  (a) sequence <= last_sequence → stale (already consumed)
@@ -62,15 +62,15 @@ struct Decision {
 /// Dead letters advance the sequence (they are final for that sequence), except (b) while
 /// earlier sequences from the same source are still missing: advancing there would make them
 /// look stale when they arrive.
-Decision decide(const Workflow& workflow, const std::optional<OrderState>& order,
+Decision decide(const Workflow& wf, const std::optional<OrderState>& order,
                 std::optional<std::int64_t> last_sequence, std::string_view source,
-                std::int64_t sequence, std::string_view target_status);
+                std::int64_t sequence, std::string_view target);
 
 /// An operator's correction (source "operator", no sequence): applied iff the workflow allows
 /// current → target (creation when the order is unknown); source restrictions do not apply.
 /// Otherwise dead_letter with unknown_status or invalid_transition (the HTTP layer answers 409).
 /// advances_sequence is always false.
-Decision decide_correction(const Workflow& workflow, const std::optional<OrderState>& order,
-                           std::string_view target_status);
+Decision decide_correction(const Workflow& wf, const std::optional<OrderState>& order,
+                           std::string_view target);
 
 }  // namespace oss::domain

@@ -4,11 +4,11 @@
 #include <array>
 #include <chrono>
 #include <cerrno>
-#include <cstring>
 #include <fstream>
 #include <initializer_list>
 #include <set>
 #include <sstream>
+#include <system_error>
 
 #include "oss/core/duration.hpp"
 
@@ -457,7 +457,7 @@ Workflow parse_workflow(const json& doc) {
   wf.reachable_.assign(n * n, 0);
   for (std::size_t a = 0; a < n; ++a) {
     for (std::size_t b = 0; b < n; ++b)
-      wf.reachable_[a * n + b] = !wf.sources_[wf.cell(a, b)].empty();
+      wf.reachable_[a * n + b] = static_cast<char>(!wf.sources_[wf.cell(a, b)].empty());
   }
   for (std::size_t k = 0; k < n; ++k) {
     for (std::size_t a = 0; a < n; ++a) {
@@ -662,12 +662,12 @@ Workflow parse_workflow_text(std::string_view text) {
 Workflow load_workflow_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    throw WorkflowError("workflow file '" + path + "': cannot open: " + std::strerror(errno));
+    throw WorkflowError("workflow file '" + path + "': cannot open: " + std::generic_category().message(errno));
   }
   std::ostringstream buf;
   buf << in.rdbuf();
   if (in.bad()) {
-    throw WorkflowError("workflow file '" + path + "': cannot read: " + std::strerror(errno));
+    throw WorkflowError("workflow file '" + path + "': cannot read: " + std::generic_category().message(errno));
   }
   try {
     return parse_workflow_text(buf.str());

@@ -130,7 +130,7 @@ TEST(TokenSet, LoadFileNamesThePath) {
   } catch (const TokenFileError& e) {
     EXPECT_EQ(std::string(e.what()).rfind("tokens file '" + path + "': not valid JSON", 0), 0U) << e.what();
   }
-  std::remove(path.c_str());
+  ASSERT_EQ(std::remove(path.c_str()), 0);
   try {
     TokenSet::load_file(path);
     FAIL() << "expected an error";

@@ -33,6 +33,7 @@ TEST(Synchronized, DefaultConstructsTheValue) {
 TEST(Synchronized, ConcurrentUpdatesAreNotLost) {
   Synchronized<long> counter;
   std::vector<std::thread> threads;
+  threads.reserve(4);
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&] {
       for (int i = 0; i < 10'000; ++i) counter.with([](long& v) { ++v; });

@@ -16,7 +16,7 @@ nlohmann::json body_json(const HttpResponse& r) { return nlohmann::json::parse(r
 
 Router echo_router() {
   Router r;
-  r.add("GET", "/v1/orders/{id}", [](Request req, Respond respond) {
+  r.add("GET", "/v1/orders/{id}", [](Request req, const Respond& respond) {
     respond(json_response(200, {{"route", "order"},
                                 {"id", req.params.at("id")},
                                 {"path", req.path},
@@ -25,11 +25,11 @@ Router echo_router() {
                                 {"trace", req.header("x-trace").value_or("")},
                                 {"remote_has_port", req.remote_address.find(':') != std::string::npos}}));
   });
-  r.add("GET", "/v1/orders/stuck", [](Request, Respond respond) { respond(json_response(200, {{"route", "stuck"}})); });
-  r.add("POST", "/v1/orders/{id}/status", [](Request req, Respond respond) {
+  r.add("GET", "/v1/orders/stuck", [](const Request&, const Respond& respond) { respond(json_response(200, {{"route", "stuck"}})); });
+  r.add("POST", "/v1/orders/{id}/status", [](Request req, const Respond& respond) {
     respond(json_response(201, {{"id", req.params.at("id")}, {"body", req.body}}));
   });
-  r.add("GET", "/throw", [](Request, Respond) { throw std::runtime_error("boom"); });
+  r.add("GET", "/throw", [](const Request&, const Respond&) { throw std::runtime_error("boom"); });
   return r;
 }
 
@@ -101,6 +101,9 @@ TEST(Server, HandlerMayRespondFromAnotherThreadLater) {
   {
     TestServer s(std::move(r));
     struct JoinWorkers {  // before the server goes: workers hold Respond callbacks
+      explicit JoinWorkers(std::vector<std::thread>& t) : threads(t) {}
+      JoinWorkers(const JoinWorkers&) = delete;
+      JoinWorkers& operator=(const JoinWorkers&) = delete;
       std::vector<std::thread>& threads;
       ~JoinWorkers() {
         for (auto& t : threads)
@@ -156,7 +159,7 @@ TEST(Server, OversizedBodyIs413) {
   o.body_limit = 1024;
   TestServer s(echo_router(), o);
   Client c(s.port());
-  c.try_send(request("POST", "/v1/orders/A/status", std::string(100 * 1024, 'x')));
+  c.try_send(request("POST", "/v1/orders/A/status", std::string(100 * std::size_t{1024}, 'x')));
   auto res = c.read_response();
   ASSERT_TRUE(res);
   EXPECT_EQ(res->result_int(), 413u);
@@ -240,7 +243,7 @@ TEST(Server, HandlerThatNeverRespondsGets503) {
   Respond kept;
   std::mutex mu;
   Router r;
-  r.add("GET", "/never", [&](Request, Respond respond) {
+  r.add("GET", "/never", [&](const Request&, Respond respond) {
     std::lock_guard lock(mu);
     kept = std::move(respond);
   });

@@ -135,7 +135,7 @@ TEST(Sse, SlowClientIsDisconnectedAndDoesNotBlockOthers) {
   open_stream(fast);
   ASSERT_TRUE(eventually([&] { return hub->client_count() == 2; }));
 
-  const std::string payload = "\"" + std::string(16 * 1024, 'x') + "\"";
+  const std::string payload = "\"" + std::string(16 * std::size_t{1024}, 'x') + "\"";
   bool slow_dropped = false;
   for (int i = 1; i <= 3000 && !slow_dropped; ++i) {
     const auto id = hub->publish("e", payload);

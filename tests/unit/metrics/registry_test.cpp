@@ -92,6 +92,7 @@ TEST(Registry, ConcurrentIncrementsSumCorrectly) {
   constexpr int kThreads = 8;
   constexpr int kPerThread = 20000;
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&r] {
       // Registration races too: every thread must get the same metrics.

@@ -98,7 +98,7 @@ Verdict check(const Snapshot& s, const domain::Workflow& wf, const Options& opti
 
   // --- every dead-lettered decision has its dead letter with a reason
   for (const auto& d : s.decisions)
-    if (d.outcome == "dead_lettered" && !with_reason.count(d.event_id))
+    if (d.outcome == "dead_lettered" && !with_reason.contains(d.event_id))
       add(ViolationKind::dead_letter_without_reason, d.order_id, d.event_id,
           "decided dead_lettered but oss.dead_letters has no row with a reason for it");
 
@@ -127,12 +127,12 @@ Verdict check(const Snapshot& s, const domain::Workflow& wf, const Options& opti
       add(ViolationKind::history_without_applied, order, event,
           "history row for an event decided " + it->second->outcome);
     }
-    if (open_dead_letter.count(event) && (it == decision_of.end() || it->second->outcome != "dead_lettered"))
+    if (open_dead_letter.contains(event) && (it == decision_of.end() || it->second->outcome != "dead_lettered"))
       add(ViolationKind::applied_and_dead_lettered, order, event,
           "applied, yet its dead letter is still open (not replayed)");
   }
   for (const auto& d : s.decisions)
-    if (d.outcome == "applied" && !rows_of_event.count(d.event_id))
+    if (d.outcome == "applied" && !rows_of_event.contains(d.event_id))
       add(ViolationKind::applied_without_history, d.order_id, d.event_id, "decided applied but no history row");
 
   // --- per order: chain, transitions, sequences, current status
@@ -170,7 +170,7 @@ Verdict check(const Snapshot& s, const domain::Workflow& wf, const Options& opti
           fmt::format("oss.orders says {} but the last history row says {}", o->second, *current));
   }
   for (const auto& [order, status] : s.orders)
-    if (!by_order.count(order))
+    if (!by_order.contains(order))
       add(ViolationKind::status_mismatch, order, "", "order " + status + " without any history row");
   return v;
 }

@@ -35,7 +35,7 @@ struct FlagSpec {
 
 class FlagValues {
  public:
-  bool has(const std::string& name) const { return values_.count(name) != 0; }
+  bool has(const std::string& name) const { return values_.contains(name); }
   const std::string& get(const std::string& name) const;  // throws UsageError if absent
   std::optional<std::string> get_optional(const std::string& name) const;
   bool on(const std::string& name) const { return has(name) && values_.at(name) != "false"; }

@@ -23,11 +23,11 @@ class Router {
  public:
   /// Throws std::invalid_argument on a malformed pattern or empty handler and
   /// std::logic_error when method+pattern is already registered.
-  void add(std::string method, std::string pattern, Handler h);
+  void add(std::string method, const std::string& pattern, Handler h);
 
   /// A GET endpoint streaming server-sent events from hub. authorize runs first (on the I/O
   /// strand, must not block); returning a Response (e.g. a 401 problem) refuses the stream.
-  void add_sse(std::string pattern, std::shared_ptr<SseHub> hub,
+  void add_sse(const std::string& pattern, std::shared_ptr<SseHub> hub,
                std::function<std::optional<Response>(const Request&)> authorize = {});
 
   struct Match {

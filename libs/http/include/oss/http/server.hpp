@@ -17,8 +17,8 @@ namespace oss::http {
 
 struct ServerOptions {
   std::string listen = "127.0.0.1:8080";     // host:port; port 0 = pick a free port
-  std::size_t body_limit = 64 * 1024;        // 413 problem+json beyond it
-  std::size_t header_limit = 16 * 1024;      // 431 beyond it
+  std::size_t body_limit = 64 * std::size_t{1024};  // 413 problem+json beyond it
+  std::size_t header_limit = 16 * std::size_t{1024};  // 431 beyond it
   std::chrono::seconds read_timeout{10};     // a request must arrive completely within this (408 if anything was read)
   std::chrono::seconds idle_timeout{30};     // keep-alive idle between requests
   std::chrono::seconds handler_timeout{30};  // a handler that never responds: 503 problem

@@ -32,7 +32,7 @@ class SseHub {
   /// Assigns the next id (1, 2, ...). event_type must not contain CR/LF
   /// (std::invalid_argument); data_json may span lines (one "data:" line each).
   /// Returns the assigned id.
-  std::uint64_t publish(std::string event_type, std::string data_json);
+  std::uint64_t publish(const std::string& event_type, const std::string& data_json);
   std::size_t client_count() const;
 
  private:

@@ -128,7 +128,7 @@ struct Verdict {
 };
 
 /// Compares a snapshot against the invariants above. Pure.
-Verdict check(const Snapshot& snapshot, const domain::Workflow& workflow, const Options& options = {});
+Verdict check(const Snapshot& s, const domain::Workflow& wf, const Options& options = {});
 
 /// A database could not be reached (exit code 3 in oss-verify).
 struct Unreachable : std::runtime_error {
