@@ -15,7 +15,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -27,6 +26,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -216,7 +216,7 @@ class RelayProcess {
   pid_t pid() const { return pid_; }
   /// Waits until /readyz answers 200 (database and broker reached, loop running).
   void wait_ready(std::chrono::seconds timeout) { bench::wait_ready(pid_, port_, timeout, "the relay"); }
-  std::string metrics() {
+  std::string metrics() const {
     auto r = http_get(port_, "/metrics");
     return r ? r->second : std::string();
   }
@@ -458,6 +458,7 @@ SteadyResult steady(const Options& o, const std::string& db, double rate) {
   std::uint64_t late = 0;
   std::string error;
   std::vector<std::thread> threads;
+  threads.reserve(static_cast<std::size_t>(threads_n));
   for (int j = 0; j < threads_n; ++j) {
     threads.emplace_back([&, j] {
       std::vector<double> mine;

@@ -38,7 +38,7 @@ std::string shell_quote(const std::string& s) {
 // Runs a command; returns its exit code and stdout.
 std::pair<int, std::string> run(const std::string& cmd) {
   std::string out;
-  FILE* p = ::popen(cmd.c_str(), "r");
+  FILE* p = ::popen(cmd.c_str(), "r");  // NOLINT(cert-env33-c): runs scripts/servers.sh; callers shell_quote() every argument
   if (p == nullptr) return {-1, ""};
   char buf[4096];
   while (const auto n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
@@ -85,7 +85,8 @@ class RabbitCluster : public ::testing::Test {
       }
     }
     // fresh_database() and friends use the cluster's PostgreSQL.
-    ::setenv("OSS_TEST_PG_URL_BASE", env_["OSS_TEST_PG_URL_BASE"].c_str(), 1);
+    ::setenv(  // NOLINT(concurrency-mt-unsafe): SetUpTestSuite, before any thread
+        "OSS_TEST_PG_URL_BASE", env_["OSS_TEST_PG_URL_BASE"].c_str(), 1);
   }
 
   static void TearDownTestSuite() {
@@ -174,6 +175,7 @@ TEST_F(RabbitCluster, NodeKilledUnderLoadAndBroughtBackNothingLostNothingTwice) 
                                  "127.0.0.1:" + std::to_string(relay_ports[i])}));
   std::vector<std::uint16_t> service_ports{testing::free_port(), testing::free_port()};
   std::vector<std::unique_ptr<testing::Process>> services;
+  services.reserve(service_ports.size());
   for (auto port : service_ports)
     services.push_back(std::make_unique<testing::Process>(
         testing::bin("order-status-service"),
@@ -232,6 +234,9 @@ TEST_F(RabbitCluster, NodeKilledUnderLoadAndBroughtBackNothingLostNothingTwice) 
     }
   });
   struct Joiner {
+    Joiner(std::thread& thread, std::atomic<bool>& flag) : t(thread), stop(flag) {}
+    Joiner(const Joiner&) = delete;
+    Joiner& operator=(const Joiner&) = delete;
     std::thread& t;
     std::atomic<bool>& stop;
     ~Joiner() {
@@ -362,7 +367,7 @@ TEST_F(RabbitCluster, NodeKilledUnderLoadAndBroughtBackNothingLostNothingTwice) 
     }
   }
   std::size_t lost = 0;
-  for (const auto& e : emitted_ids) lost += decided.count(e) == 0 ? 1U : 0U;
+  for (const auto& e : emitted_ids) lost += !decided.contains(e) ? 1U : 0U;
   EXPECT_EQ(lost, 0U) << "events emitted but never decided";
   EXPECT_EQ(outcomes["applied"], kEvents);
   EXPECT_EQ(count(oss, "SELECT count(*) FROM oss.dead_letters"), 0);
