@@ -196,9 +196,15 @@ std::size_t Relay::handle_outcome(const std::vector<OutboxRow>& rows, PublishOut
     for (const auto& [source, n] : per_source) metrics_.published(source, n);
   }
   if (!out.failed.empty()) {
+    // The settle window (failure_policy.hpp): right after a broker fault a refusal says more
+    // about the recovering broker than about the row; it is retried after retry_after without
+    // an attempt. Encoding failures are the row's alone and always count.
+    const bool settling = last_broker_fault_ &&
+                          std::chrono::steady_clock::now() - *last_broker_fault_ < options_.broker_settle;
     std::size_t uncharged = 0;
-    for (const auto& f : out.failed) {
+    for (auto& f : out.failed) {
       metrics_.failure(f.kind);
+      if (settling && f.kind != "encode") f.charged = false;
       if (!f.charged) {
         ++uncharged;
         continue;
@@ -208,7 +214,8 @@ std::size_t Relay::handle_outcome(const std::vector<OutboxRow>& rows, PublishOut
     }
     if (uncharged > 0)
       core::logger("relay")->warn(
-          "msg=\"broker nacked rows; retrying them without charging an attempt\" rows={}", uncharged);
+          "msg=\"broker refused rows; retrying them without charging an attempt\" rows={} settling={}", uncharged,
+          settling);
     const auto parked = s.record_failures(out.failed, options_.max_attempts, options_.retry_after);
     if (parked > 0) {
       metrics_.parked.inc(static_cast<double>(parked));
@@ -217,6 +224,7 @@ std::size_t Relay::handle_outcome(const std::vector<OutboxRow>& rows, PublishOut
     }
   }
   if (out.connection_lost) {
+    last_broker_fault_ = std::chrono::steady_clock::now();
     metrics_.error("broker");
     const auto kind = out.fault.empty() ? std::string("connection") : out.fault;
     metrics_.broker_fault(kind);
@@ -227,6 +235,7 @@ std::size_t Relay::handle_outcome(const std::vector<OutboxRow>& rows, PublishOut
   if (nacked_whole) {
     // The broker took none of the batch (typically while it recovers from a restart): back
     // off like any broker fault. The rows were recorded above without an attempt.
+    last_broker_fault_ = std::chrono::steady_clock::now();
     metrics_.error("broker");
     metrics_.broker_fault("nacked");
     throw BrokerUnavailable("the broker nacked every message of a batch of " + std::to_string(rows.size()), "nacked");

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 
 #include "failure_policy.hpp"
 #include "oss/core/backoff.hpp"
@@ -25,6 +26,10 @@ struct RelayOptions {
   std::chrono::milliseconds purge_interval{60'000};
   std::chrono::milliseconds backoff_initial{200};      // dependency outages
   std::chrono::milliseconds backoff_max{10'000};
+  /// After a broker fault, refusals (returned, nacked, refused alone) are retried without an
+  /// attempt for this long: a broker recovering from a crash may return or nack messages while
+  /// its queues and bindings come back (failure_policy.hpp, "settle window").
+  std::chrono::milliseconds broker_settle{30'000};
 };
 
 /// The publishing loop: rebalance partitions, fetch the oldest rows, publish them with
@@ -61,6 +66,9 @@ class Relay {
   RelayOptions options_;
   std::atomic<bool> healthy_{false};
   std::chrono::steady_clock::time_point last_rebalance_{}, last_stats_{}, last_purge_{};
+  /// When the broker last failed us (lost connection, closed channel, confirm timeout, a batch
+  /// nacked whole); refusals within options_.broker_settle of it are not charged.
+  std::optional<std::chrono::steady_clock::time_point> last_broker_fault_;
   bool broker_suspect_ = false;  // a fault left confirms unknown: next publishes may duplicate
   NackPolicy nacks_;
 };

@@ -279,7 +279,9 @@ TEST_F(Relays, BrokerSigkillAndRestartUnderAStreamParksNothing) {
       << r->log();
   EXPECT_EQ(count(db_, "SELECT count(*) FROM outbox.events WHERE parked_at IS NOT NULL"), 0) << r->log();
   EXPECT_EQ(count(db_, "SELECT count(*) FROM outbox.all_events WHERE attempts > 0"), 0)
-      << "no attempt was charged to any row";
+      << "no attempt was charged to any row; charged: "
+      << oss::testing::sql_scalar(db_, "SELECT coalesce(string_agg(position || ' x' || attempts || ': ' || "
+                                       "coalesce(last_error, ''), '; '), '') FROM outbox.all_events WHERE attempts > 0");
   ASSERT_TRUE(oss::testing::wait_until([&] { return collector.size() >= static_cast<std::size_t>(kTotal); }, 60s))
       << collector.size();
   std::this_thread::sleep_for(500ms);

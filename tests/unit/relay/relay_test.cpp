@@ -182,6 +182,7 @@ TEST_F(RelayTest, BatchNackedWholeIsABrokerFaultNothingIsChargedOrParked) {
 
 TEST_F(RelayTest, ABrokerFaultBetweenNacksStartsTheCountAgain) {
   options_.max_attempts = 1;
+  options_.broker_settle = 0ms;  // this test is about the streak alone, not the settle window
   const auto bad = store_.add("crm", "A");
   publisher_.nack(FakeOutboxStore::event_id_for(bad));
   auto cycle_with_company = [&](const std::string& id) {
@@ -218,6 +219,44 @@ TEST_F(RelayTest, RepeatedConnectionLossesNeverChargeOrParkARow) {
   for (std::int64_t p = 1; p <= 4; ++p) EXPECT_EQ(store_.attempts(p), 0);
   EXPECT_THAT(metrics_text(), HasSubstr("outbox_relay_parked_total 0\n"));
   EXPECT_THAT(metrics_text(), HasSubstr("outbox_relay_broker_faults_total{kind=\"connection\"} 7\n"));
+}
+
+// The settle window: right after a broker fault, a recovering broker may return messages as
+// unroutable (bindings not back yet) or nack them; that is not the row's fault.
+TEST_F(RelayTest, RefusalsRightAfterABrokerFaultAreRetriedWithoutAnAttempt) {
+  options_.max_attempts = 1;
+  const auto bad = store_.add("crm", "A");
+  publisher_.lose_connection_after(0);
+  EXPECT_THROW(relay().run_once(), std::runtime_error);
+  publisher_.return_as_unroutable(FakeOutboxStore::event_id_for(bad));
+
+  EXPECT_EQ(relay().run_once(), 1u);
+
+  EXPECT_EQ(store_.attempts(bad), 0);
+  EXPECT_FALSE(store_.parked(bad));
+  ASSERT_EQ(store_.failures().size(), 1u);
+  EXPECT_FALSE(store_.failures()[0].charged);
+  EXPECT_EQ(store_.failures()[0].kind, "returned");
+  EXPECT_THAT(metrics_text(), HasSubstr("outbox_relay_parked_total 0\n"));
+  // Retried after retry_after like any refusal; once the bindings are back it goes out.
+  publisher_.clear_refusals();
+  store_.advance(2s);
+  EXPECT_EQ(relay().run_once(), 1u);
+  EXPECT_TRUE(store_.published(bad));
+}
+
+TEST_F(RelayTest, OutsideTheSettleWindowARefusalAfterAFaultCountsAgain) {
+  options_.max_attempts = 1;
+  options_.broker_settle = 0ms;
+  const auto bad = store_.add("crm", "A");
+  publisher_.lose_connection_after(0);
+  EXPECT_THROW(relay().run_once(), std::runtime_error);
+  publisher_.return_as_unroutable(FakeOutboxStore::event_id_for(bad));
+
+  relay().run_once();
+
+  EXPECT_EQ(store_.attempts(bad), 1);
+  EXPECT_TRUE(store_.parked(bad)) << "the broker has settled: an unroutable row is the row's problem";
 }
 
 TEST_F(RelayTest, RefusedRowWaitsForItsRetryTime) {
