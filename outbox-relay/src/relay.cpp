@@ -224,10 +224,8 @@ std::size_t Relay::handle_outcome(const std::vector<OutboxRow>& rows, PublishOut
     }
   }
   if (out.connection_lost) {
-    last_broker_fault_ = std::chrono::steady_clock::now();
-    metrics_.error("broker");
     const auto kind = out.fault.empty() ? std::string("connection") : out.fault;
-    metrics_.broker_fault(kind);
+    note_broker_fault(kind);
     const auto unsettled = rows.size() - out.confirmed.size() - out.failed.size();
     metrics_.retried_after_fault.inc(static_cast<double>(unsettled));
     throw BrokerUnavailable(out.error, kind);
@@ -235,12 +233,16 @@ std::size_t Relay::handle_outcome(const std::vector<OutboxRow>& rows, PublishOut
   if (nacked_whole) {
     // The broker took none of the batch (typically while it recovers from a restart): back
     // off like any broker fault. The rows were recorded above without an attempt.
-    last_broker_fault_ = std::chrono::steady_clock::now();
-    metrics_.error("broker");
-    metrics_.broker_fault("nacked");
+    note_broker_fault("nacked");
     throw BrokerUnavailable("the broker nacked every message of a batch of " + std::to_string(rows.size()), "nacked");
   }
   return out.confirmed.size();
+}
+
+void Relay::note_broker_fault(const std::string& kind) {
+  last_broker_fault_ = std::chrono::steady_clock::now();
+  metrics_.error("broker");
+  metrics_.broker_fault(kind);
 }
 
 void Relay::housekeeping(bool force) {

@@ -56,6 +56,8 @@ class Relay {
   /// broker nacked the whole batch (failure_policy.hpp: broker trouble is never charged).
   std::size_t handle_outcome(const std::vector<OutboxRow>& rows, PublishOutcome out,
                              std::chrono::steady_clock::time_point sent_at);
+  /// Starts the settle window and counts the fault (errors{kind="broker"}, broker faults by kind).
+  void note_broker_fault(const std::string& kind);
   void housekeeping(bool force);
   void sleep_for(std::chrono::milliseconds d, const std::atomic<bool>& stop);
 
