@@ -4,10 +4,8 @@
 #include "bench_support.hpp"
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -17,10 +15,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
@@ -28,10 +29,9 @@
 #include <mutex>
 #include <sstream>
 #include <stdexcept>
+#include <system_error>
 #include <thread>
 #include <tuple>
-
-extern char** environ;
 
 namespace bench {
 
@@ -39,13 +39,23 @@ using namespace std::chrono_literals;
 
 namespace {
 const Clock::time_point g_t0 = Clock::now();
-std::string g_prog = "bench";
+std::string& program_name() {
+  static std::string name = "bench";
+  return name;
+}
+
+// strtod with the "nothing parsed" case as 0 (what atof gave); accepts Prometheus' +Inf/NaN.
+double parse_double(const char* s) {
+  char* end = nullptr;
+  const double v = std::strtod(s, &end);
+  return end == s ? 0.0 : v;
+}
 }  // namespace
 
-void set_program(std::string name) { g_prog = std::move(name); }
+void set_program(std::string name) { program_name() = std::move(name); }
 
 void say(const std::string& msg) {
-  std::cerr << "[" << g_prog << " +" << std::fixed << std::setprecision(1) << Secs(Clock::now() - g_t0).count() << "s] "
+  std::cerr << "[" << program_name() << " +" << std::fixed << std::setprecision(1) << Secs(Clock::now() - g_t0).count() << "s] "
             << msg << std::endl;
 }
 
@@ -102,7 +112,7 @@ double epoch_now() {
 void usage_exit(const std::string& prog, const std::string& problem, const std::string& synopsis) {
   if (!problem.empty()) std::cerr << prog << ": " << problem << "\n\n";
   std::cerr << synopsis << "\n";
-  std::exit(2);
+  std::exit(2);  // NOLINT(concurrency-mt-unsafe): flag parsing, before any thread starts
 }
 
 void parse_flags(int argc, char** argv, CommonOptions& o, const std::function<void(const std::string&)>& usage,
@@ -113,7 +123,7 @@ void parse_flags(int argc, char** argv, CommonOptions& o, const std::function<vo
     const std::function<std::string()> value = [&]() -> std::string {
       if (i + 1 >= a.size()) {
         usage(f + " needs a value");
-        std::exit(2);
+        std::exit(2);  // NOLINT(concurrency-mt-unsafe): flag parsing, before any thread starts
       }
       return a[++i];
     };
@@ -137,6 +147,7 @@ bool parse_common_flag(CommonOptions& o, const std::string& f, const std::functi
 void finish_common(CommonOptions& o) {
   while (!o.pg_base.empty() && o.pg_base.back() == '/') o.pg_base.pop_back();
   if (o.servers_dir.empty()) {
+    // NOLINTNEXTLINE(concurrency-mt-unsafe): read once at startup, before any thread starts
     if (const char* d = std::getenv("OSS_SERVERS_DIR")) o.servers_dir = d;
   }
 }
@@ -164,12 +175,13 @@ pid_t spawn(const std::vector<std::string>& args, const std::string& log_path) {
   posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
   posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
   std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
   for (const auto& s : args) argv.push_back(const_cast<char*>(s.c_str()));
   argv.push_back(nullptr);
   pid_t pid = 0;
   const int rc = posix_spawn(&pid, args.at(0).c_str(), &fa, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) throw std::runtime_error("posix_spawn " + args.at(0) + ": " + std::strerror(rc));
+  if (rc != 0) throw std::runtime_error("posix_spawn " + args.at(0) + ": " + std::generic_category().message(rc));
   return pid;
 }
 
@@ -251,7 +263,10 @@ std::optional<std::pair<int, std::string>> http_get(int port, const std::string&
   }
   close(fd);
   if (resp.rfind("HTTP/1.", 0) != 0 || resp.size() < 12) return std::nullopt;
-  const int status = std::atoi(resp.substr(9, 3).c_str());
+  int status = 0;
+  const char* code = resp.data() + 9;
+  if (const auto [end, ec] = std::from_chars(code, code + 3, status); ec != std::errc() || end != code + 3)
+    return std::nullopt;
   const auto body_at = resp.find("\r\n\r\n");
   return std::make_pair(status, body_at == std::string::npos ? std::string() : resp.substr(body_at + 4));
 }
@@ -272,7 +287,7 @@ void wait_ready(pid_t& pid, int port, std::chrono::seconds timeout, const std::s
 
 double metric_value(const std::string& line) {
   const auto sp = line.rfind(' ');
-  return sp == std::string::npos ? 0.0 : std::atof(line.c_str() + sp + 1);
+  return sp == std::string::npos ? 0.0 : parse_double(line.c_str() + sp + 1);
 }
 
 Histogram parse_histogram(const std::string& text, const std::string& name) {
@@ -285,7 +300,7 @@ Histogram parse_histogram(const std::string& text, const std::string& name) {
       if (le_at == std::string::npos) continue;
       const auto le_end = line.find('"', le_at + 4);
       const std::string le = line.substr(le_at + 4, le_end - le_at - 4);
-      const double bound = le == "+Inf" ? std::numeric_limits<double>::infinity() : std::atof(le.c_str());
+      const double bound = le == "+Inf" ? std::numeric_limits<double>::infinity() : parse_double(le.c_str());
       h.buckets.emplace_back(bound, metric_value(line));
     } else if (line.rfind(name + "_count", 0) == 0) {
       h.count = metric_value(line);
@@ -393,14 +408,16 @@ void CpuMeter::snap(Snap& s) {
     // The postmaster and its children (backends, walwriter, checkpointer...). Backends that
     // exited during the interval are not counted; the benchmark keeps its connections open.
     pg = proc_cpu(*postmaster_).value_or(0);
-    if (DIR* d = opendir("/proc")) {
-      while (dirent* e = readdir(d)) {
-        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-        pid_t ppid = 0;
-        const auto pid = static_cast<pid_t>(std::atol(e->d_name));
-        if (auto c = proc_cpu(pid, &ppid); c && ppid == *postmaster_) pg += *c;
-      }
-      closedir(d);
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    for (fs::directory_iterator it("/proc", ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+      const std::string name = it->path().filename().string();
+      pid_t pid = 0;
+      if (const auto [end, err] = std::from_chars(name.data(), name.data() + name.size(), pid);
+          err != std::errc() || end != name.data() + name.size())
+        continue;  // not a process directory
+      pid_t ppid = 0;
+      if (auto c = proc_cpu(pid, &ppid); c && ppid == *postmaster_) pg += *c;
     }
   }
   s.cpu.emplace_back("postgres", pg);
@@ -444,6 +461,7 @@ LoadResult pg_load(const std::string& url, int clients, double seconds, const st
   std::uint64_t ops = 0;
   std::string error;
   std::vector<std::thread> threads;
+  threads.reserve(static_cast<std::size_t>(clients));
   for (int i = 0; i < clients; ++i) {
     threads.emplace_back([&, i] {
       std::vector<double> mine;
@@ -579,6 +597,7 @@ std::int64_t scalar(pqxx::connection& c, const std::string& sql) {
 
 std::string shell_out(const std::string& cmd) {
   std::string out;
+  // NOLINTNEXTLINE(cert-env33-c): the benchmarks' own fixed command lines, no outside input
   if (FILE* p = popen(cmd.c_str(), "r")) {
     char buf[512];
     while (fgets(buf, sizeof buf, p)) out += buf;
@@ -607,7 +626,10 @@ void amqp_cleanup(const CommonOptions& o, const std::string& connection_name,
 }
 
 int guarded_main(const std::string& prog, const std::function<int()>& body) {
-  signal(SIGPIPE, SIG_IGN);
+  if (std::signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
+    std::cerr << prog << ": error: cannot ignore SIGPIPE\n";
+    return 1;
+  }
   try {
     return body();
   } catch (const std::exception& e) {

@@ -23,7 +23,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -35,6 +34,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -180,7 +180,7 @@ double hist_mean_ms(const std::string& metrics, const std::string& name) {
 /// One child program with an HTTP port (/readyz, /metrics).
 class Child {
  public:
-  Child(std::string name, std::vector<std::string> args, const std::string& log, int port)
+  Child(std::string name, const std::vector<std::string>& args, const std::string& log, int port)
       : name_(std::move(name)), port_(port) {
     {
       std::ofstream f(log, std::ios::app);
@@ -194,7 +194,7 @@ class Child {
   pid_t pid() const { return pid_; }
   const std::string& name() const { return name_; }
   void wait_ready(std::chrono::seconds timeout) { bench::wait_ready(pid_, port_, timeout, name_); }
-  std::string metrics() {
+  std::string metrics() const {
     auto r = http_get(port_, "/metrics");
     return r ? r->second : std::string();
   }
@@ -246,7 +246,7 @@ struct Pipeline {
     if (!crm) return {{"service", svc->pid()}};
     return {{"relay-crm", crm->pid()}, {"relay-mes", mes->pid()}, {"service", svc->pid()}};
   }
-  void stop() {
+  void stop() const {
     // Relays first (nothing new enters the broker), then the service.
     if (crm) crm->stop();
     if (mes) mes->stop();
@@ -371,6 +371,7 @@ PhaseResult run_load(const Options& o, int phase_no, const std::string& name, bo
   std::string error;
   std::vector<std::thread> threads;
   const auto step_dur = std::chrono::duration_cast<Clock::duration>(Secs(step_seconds));
+  threads.reserve(static_cast<std::size_t>(threads_n));
   for (int j = 0; j < threads_n; ++j) {
     threads.emplace_back([&, j] {
       std::vector<std::vector<double>> mine(steps);
@@ -623,8 +624,9 @@ CapacityResult consumer_capacity(const Options& o) {
         m.content_type = "application/json";
         m.persistent = true;
         char id[64];
-        std::snprintf(id, sizeof id, "00000000-0000-4000-8%03x-%012llx", static_cast<unsigned>(step) & 0xfffu,
-                      static_cast<unsigned long long>(i) & 0xffffffffffffull);
+        if (std::snprintf(id, sizeof id, "00000000-0000-4000-8%03x-%012llx", static_cast<unsigned>(step) & 0xfffu,
+                          static_cast<unsigned long long>(i) & 0xffffffffffffull) != 36)
+          throw std::logic_error("capacity: message id is not 36 characters");
         m.message_id = id;
         m.body = std::string("{\"event_id\":\"") + id + "\",\"source\":\"" + st.source +
                  "\",\"aggregate_type\":\"order\",\"aggregate_id\":\"cap-" + std::to_string(i) +
@@ -814,8 +816,9 @@ std::string report(const Options& o, const Results& r) {
   if (r.drain) {
   const auto& d = *r.drain;
   const double d99 = 0.99 * static_cast<double>(d.events) / d.t99;
+  const auto lifecycles = d.events / 6;
   const double dall = std::isnan(d.t100) ? static_cast<double>(d.applied) / d.wall : static_cast<double>(d.events) / d.t100;
-  md << "| **backlog drain** of " << fmt_num(static_cast<double>(d.events)) << " events (" << fmt_num(static_cast<double>(d.events / 6))
+  md << "| **backlog drain** of " << fmt_num(static_cast<double>(d.events)) << " events (" << fmt_num(static_cast<double>(lifecycles))
      << " lifecycles) | emitted with everything stopped; relays --poll-interval " << o.fast_poll << " | | **"
      << fmt_num(dall) << " events/s** to the last (" << fmt_num(d.t100, 1) << " s), " << fmt_num(d99)
      << " events/s to 99 % (" << fmt_num(d.t99, 1) << " s) | 50 % at " << fmt_num(d.t50, 1) << " s, 90 % at "

@@ -18,7 +18,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -200,6 +199,8 @@ class Producer {
     }
   }
   ~Producer() { stop(); }
+  Producer(const Producer&) = delete;
+  Producer& operator=(const Producer&) = delete;
   void stop() {
     stop_ = true;
     for (auto& t : threads_)
@@ -252,6 +253,8 @@ class PurgeWatcher {
     });
   }
   ~PurgeWatcher() { stop(); }
+  PurgeWatcher(const PurgeWatcher&) = delete;
+  PurgeWatcher& operator=(const PurgeWatcher&) = delete;
   void stop() {
     stop_ = true;
     if (thread_.joinable()) thread_.join();
@@ -285,7 +288,7 @@ class RelayProcess {
   RelayProcess(const RelayProcess&) = delete;
   RelayProcess& operator=(const RelayProcess&) = delete;
   void wait_ready(std::chrono::seconds timeout) { bench::wait_ready(pid_, port_, timeout, "the relay"); }
-  double purged() {
+  double purged() const {
     auto r = http_get(port_, "/metrics");
     return r ? sum_metric(r->second, "outbox_relay_purged_rows_total") : 0;
   }

@@ -29,9 +29,7 @@ long scalar(pqxx::connection& c, const std::string& sql) {
   return tx.exec(sql)[0][0].as<long>();
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   std::string url;
   long orders = 1'000'000, due = 10'000;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -92,4 +90,15 @@ int main(int argc, char** argv) {
             << " | " << s1.orders_handled << " | " << escalations << " | " << notes << " | " << s2.seconds << ", "
             << s2.orders_due << " |\n\nFirst batch of the candidate query:\n\n" << plan;
   return (s1.escalations_raised == static_cast<std::size_t>(due) && s2.escalations_raised == 0) ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "sla_bench: error: " << e.what() << "\n";
+    return 1;
+  }
 }

@@ -28,6 +28,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -317,8 +318,8 @@ int run(const std::vector<std::string>& args) {
     }
   const Config c = parse(args);
   if (!progress(c)) throw oss::core::DependencyError("a database is unreachable (or lacks outbox/oss tables)");
-  std::signal(SIGTERM, on_signal);
-  std::signal(SIGINT, on_signal);
+  if (std::signal(SIGTERM, on_signal) == SIG_ERR || std::signal(SIGINT, on_signal) == SIG_ERR)
+    throw std::runtime_error("cannot install the SIGTERM/SIGINT handlers");
   const Schedule s = plan(c);
   const auto [emitted_before, decided_before] = *progress(c);
   say(fmt::format("msg=\"load starts\" slots={} seconds={:.0f} connections={} active_orders={} burst={}",
