@@ -37,7 +37,7 @@ constexpr amqp_channel_t kChannel = 1;
 constexpr unsigned kDrainEveryPublishes = 64;
 // A body larger than this is grown as it arrives instead of reserved up front: the size comes
 // from the network.
-constexpr std::uint64_t kMaxBodyReserve = 16U * 1024U * 1024U;
+constexpr std::uint64_t kMaxBodyReserve = std::uint64_t{16} * 1024 * 1024;
 
 struct StateDeleter {
   void operator()(amqp_connection_state_t state) const noexcept { amqp_destroy_connection(state); }

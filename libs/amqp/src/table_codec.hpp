@@ -15,6 +15,7 @@ namespace oss::amqp::detail {
 class EncodedTable {
  public:
   explicit EncodedTable(const Table& source);
+  ~EncodedTable() = default;
   EncodedTable(const EncodedTable&) = delete;
   EncodedTable& operator=(const EncodedTable&) = delete;
   amqp_table_t table() noexcept;

@@ -79,8 +79,10 @@ FlagValues parse_flags(const std::vector<FlagSpec>& specs, const std::vector<std
       std::optional<std::string> v;
       if (env != nullptr) {
         if (auto it = env->find(s.env); it != env->end()) v = it->second;
-      } else if (const char* e = std::getenv(s.env.c_str()); e != nullptr) {
-        v = e;
+      } else {
+        // Flags are parsed at startup, before any thread starts.
+        const char* e = std::getenv(s.env.c_str());  // NOLINT(concurrency-mt-unsafe): see above
+        if (e != nullptr) v = e;
       }
       if (v && !v->empty()) {
         out.set(s.name, *v);

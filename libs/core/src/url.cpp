@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <fmt/format.h>
+
 #include "oss/core/cli.hpp"
 
 namespace oss::core {
@@ -117,8 +119,8 @@ std::vector<std::string> parse_amqp_urls(std::string_view list, std::string_view
           " is empty (expected a comma-separated list of amqp:// URLs, one per cluster node)");
     }
     if (const auto problem = amqp_url_problem(entries[i]); !problem.empty()) {
-      throw UsageError(where + ": " + problem + ": '" + mask_url(entries[i]) + "' (" +
-                       kAmqpExpected + ")");
+      throw UsageError(fmt::format("{}: {}: '{}' ({})", where, problem, mask_url(entries[i]),
+                                   kAmqpExpected));
     }
     for (std::size_t j = 0; j < out.size(); ++j) {
       if (out[j] == entries[i]) {

@@ -176,7 +176,7 @@ std::vector<std::uint64_t> Histogram::cumulative_counts() const {
 struct Registry::Family {
   std::string name;
   std::string help;
-  Type type;
+  Type type = Type::counter;
   std::vector<double> buckets;  // histograms only
   struct Child {
     Labels labels;
