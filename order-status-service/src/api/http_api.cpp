@@ -1,7 +1,6 @@
 #include "api/http_api.hpp"
 
 #include <chrono>
-#include <ranges>
 #include <variant>
 
 #include "api/params.hpp"
@@ -141,7 +140,10 @@ processing::HistoryRow correction_row(store::PgOrderStore& s, const std::string&
                                       const std::string& actor, const std::string& reason,
                                       const std::optional<std::string>& before) {
   const auto history = s.history(id);
-  for (const auto& h : std::ranges::reverse_view(history)) {
+  // Newest first. (Reverse iterators, not std::ranges::reverse_view: clang-tidy's clang 14
+  // cannot compile libstdc++ 12's <ranges>.)
+  for (auto it = history.rbegin(); it != history.rend(); ++it) {
+    const auto& h = *it;
     if (h.source == "operator" && h.actor == actor && h.to_status == after.status && !h.event_id)
       return {id, h.from_status, h.to_status, std::nullopt, h.source, std::nullopt, h.occurred_at,
               h.actor, h.reason};

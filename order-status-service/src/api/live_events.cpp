@@ -5,8 +5,8 @@
 namespace oss::api {
 
 LivePublisher live_publisher(std::shared_ptr<http::SseHub> hub) {
-  return [hub = std::move(hub)](std::string type, std::string json) {
-    if (hub) hub->publish(std::move(type), std::move(json));
+  return [hub = std::move(hub)](const std::string& type, const std::string& json) {
+    if (hub) hub->publish(type, json);
   };
 }
 

@@ -1,5 +1,7 @@
 #include "app/commands.hpp"
 
+#include <algorithm>
+
 #include "oss/core/cli.hpp"
 #include "oss/core/url.hpp"
 #include "oss/pg/connection.hpp"
@@ -7,9 +9,7 @@
 namespace oss::app {
 
 bool wants_help(const std::vector<std::string>& args) {
-  for (const auto& a : args)
-    if (a == "--help" || a == "-h") return true;
-  return false;
+  return std::any_of(args.begin(), args.end(), [](const std::string& a) { return a == "--help" || a == "-h"; });
 }
 
 std::unique_ptr<pqxx::connection> connect_or_exit3(const std::string& url, const std::string& application) {

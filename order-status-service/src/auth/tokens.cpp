@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <system_error>
 
 namespace oss::auth {
 namespace {
@@ -157,8 +158,12 @@ TokenSet TokenSet::parse(std::string_view text) {
     if (!e.is_object()) fail(where, std::string("expected an object, got ") + e.type_name());
     for (const auto& [key, value] : e.items()) {
       (void)value;
-      if (key != "name" && key != "role" && key != "sha256")
-        fail(where + "." + key, "unknown key (expected name, role, sha256)");
+      if (key != "name" && key != "role" && key != "sha256") {
+        std::string path = where;
+        path += '.';
+        path += key;
+        fail(path, "unknown key (expected name, role, sha256)");
+      }
     }
     auto text_at = [&](const char* key) -> std::string {
       const auto it = e.find(key);
@@ -195,10 +200,10 @@ TokenSet TokenSet::parse(std::string_view text) {
 
 TokenSet TokenSet::load_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw TokenFileError("tokens file '" + path + "': cannot open: " + std::strerror(errno));
+  if (!in) throw TokenFileError("tokens file '" + path + "': cannot open: " + std::generic_category().message(errno));
   std::ostringstream buf;
   buf << in.rdbuf();
-  if (in.bad()) throw TokenFileError("tokens file '" + path + "': cannot read: " + std::strerror(errno));
+  if (in.bad()) throw TokenFileError("tokens file '" + path + "': cannot read: " + std::generic_category().message(errno));
   try {
     return parse(buf.str());
   } catch (const TokenFileError& e) {

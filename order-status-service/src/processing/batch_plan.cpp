@@ -84,8 +84,8 @@ BatchPlan plan_batch(const domain::Workflow& workflow, const std::vector<Inbound
     }
     const auto& env = std::get<domain::Envelope>(in.parsed);
     const bool replay_of_dead_letter =
-        in.replay && state.dead_lettered_event_ids.count(env.event_id) && !decided_in_batch.count(env.event_id);
-    if (seen.count(env.event_id) && !replay_of_dead_letter) {
+        in.replay && state.dead_lettered_event_ids.contains(env.event_id) && !decided_in_batch.contains(env.event_id);
+    if (seen.contains(env.event_id) && !replay_of_dead_letter) {
       r.outcome = Outcome::duplicate;
       r.detail = "event " + env.event_id + " was already processed";
       return r;
@@ -153,7 +153,7 @@ BatchPlan plan_batch(const domain::Workflow& workflow, const std::vector<Inbound
         domain::OrderState next{sc.status, env.occurred_at, order ? order->version + 1 : 1};
         order = next;
         auto& row = plan.orders[env.aggregate_id];
-        row.created = row.created || (created && !state.orders.count(env.aggregate_id));
+        row.created = row.created || (created && !state.orders.contains(env.aggregate_id));
         row.state = next;
         row.sla_due_at = sla_due(workflow, sc.status, env.occurred_at);
         plan.processed.push_back({env.event_id, env.aggregate_id, env.source, env.event_type, "applied", env.sequence});

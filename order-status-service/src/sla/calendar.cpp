@@ -26,7 +26,7 @@ std::size_t weekday_index(std::int64_t day) {  // 0 = Monday
 
 ZoneOffsets::ZoneOffsets(std::vector<std::pair<std::int64_t, std::int32_t>> transitions)
     : transitions_(std::move(transitions)) {
-  if (transitions_.empty()) transitions_.push_back({0, 0});
+  if (transitions_.empty()) transitions_.emplace_back(0, 0);
   std::sort(transitions_.begin(), transitions_.end());
 }
 
@@ -59,8 +59,8 @@ std::optional<core::TimePoint> BusinessCalendar::add(core::TimePoint start, std:
   for (int n = 0; n < kSearchDays; ++n, ++day) {
     if (is_holiday(def_, day)) continue;
     for (const auto& iv : def_.week[weekday_index(day)]) {
-      const std::int64_t a = zone_.to_utc(day * kSecondsPerDay + iv.start_minute * 60) * kUsPerSecond;
-      const std::int64_t b = zone_.to_utc(day * kSecondsPerDay + iv.end_minute * 60) * kUsPerSecond;
+      const std::int64_t a = zone_.to_utc(day * kSecondsPerDay + iv.start_minute * std::int64_t{60}) * kUsPerSecond;
+      const std::int64_t b = zone_.to_utc(day * kSecondsPerDay + iv.end_minute * std::int64_t{60}) * kUsPerSecond;
       const std::int64_t from = std::max(a, start_us);
       if (from >= b) continue;
       if (remaining <= b - from) return core::TimePoint(std::chrono::microseconds(from + remaining));
@@ -76,9 +76,10 @@ bool BusinessCalendar::working_at(core::TimePoint t) const {
   const std::int64_t day = floor_div(local, kSecondsPerDay);
   if (is_holiday(def_, day)) return false;
   const std::int64_t minute = (local - day * kSecondsPerDay) / 60;
-  for (const auto& iv : def_.week[weekday_index(day)])
-    if (minute >= iv.start_minute && minute < iv.end_minute) return true;
-  return false;
+  const auto& intervals = def_.week[weekday_index(day)];
+  return std::any_of(intervals.begin(), intervals.end(), [minute](const auto& iv) {
+    return minute >= iv.start_minute && minute < iv.end_minute;
+  });
 }
 
 TimerRules::TimerRules(const domain::Workflow& workflow, std::map<std::string, BusinessCalendar, std::less<>> calendars)
@@ -114,9 +115,10 @@ std::optional<std::pair<int, core::TimePoint>> TimerRules::rung_after(const std:
                                                                       core::TimePoint entered_at, int level) const {
   const auto* def = workflow_->status(status);
   if (def == nullptr || level < -1) return std::nullopt;
-  const auto next = static_cast<std::size_t>(level + 1);
+  const int next_level = level + 1;
+  const auto next = static_cast<std::size_t>(next_level);
   if (next >= def->escalations.size()) return std::nullopt;
-  return std::make_pair(level + 1, due(def->calendar, entered_at, def->escalations[next].after));
+  return std::make_pair(next_level, due(def->calendar, entered_at, def->escalations[next].after));
 }
 
 core::TimePoint TimerRules::silence_due(const domain::SourceSilenceRule& rule, core::TimePoint last_event_at) const {
@@ -150,9 +152,9 @@ ZoneOffsets load_zone_offsets(pqxx::transaction_base& tx, const std::string& tim
     const auto t = row[0].as<std::int64_t>();
     const auto off = row[1].as<std::int32_t>();
     if (transitions.empty()) {
-      transitions.push_back({std::numeric_limits<std::int64_t>::min() / 4, off});
+      transitions.emplace_back(std::numeric_limits<std::int64_t>::min() / 4, off);
     } else if (transitions.back().second != off) {
-      transitions.push_back({t, off});
+      transitions.emplace_back(t, off);
     }
   }
   return ZoneOffsets(std::move(transitions));

@@ -41,9 +41,16 @@ PassStats EscalationPass::run(core::TimePoint at) {
       const std::string base = std::string("SELECT order_id, ") + sqltime::epoch_us(kNextTimer) +
                                " FROM oss.orders WHERE " + kHasTimer + " AND " + kNextTimer + " <= " + ts_param(1);
       const std::string tail = std::string(" ORDER BY ") + kNextTimer + ", order_id LIMIT " + std::to_string(batch_size_);
-      rows = cursor ? tx.exec_params(base + " AND (" + kNextTimer + ", order_id) > (" + ts_param(2) + ", $3)" + tail,
-                                     at_us, cursor->first, cursor->second)
-                    : tx.exec_params(base + tail, at_us);
+      std::string sql = base;
+      if (cursor) {
+        sql += " AND (";
+        sql += kNextTimer;
+        sql += ", order_id) > (";
+        sql += ts_param(2);
+        sql += ", $3)";
+      }
+      sql += tail;
+      rows = cursor ? tx.exec_params(sql, at_us, cursor->first, cursor->second) : tx.exec_params(sql, at_us);
     }
     if (rows.empty()) break;
     std::vector<std::string> ids;
@@ -98,7 +105,7 @@ std::vector<std::string> EscalationPass::handle_orders(const std::vector<std::st
              "SELECT id FROM unnest($1::text[]) AS id WHERE pg_try_advisory_xact_lock(hashtextextended(id, 0))",
              array_literal(ids)))
       got.insert(r[0].as<std::string>());
-    for (const auto& id : ids) (got.count(id) ? locked : skipped).push_back(id);
+    for (const auto& id : ids) (got.contains(id) ? locked : skipped).push_back(id);
   }
   if (locked.empty()) return skipped;
 

@@ -23,7 +23,7 @@ void SlaMetrics::pass_done(double seconds, std::size_t orders_due) {
 void SlaMetrics::set_open(const std::map<std::pair<std::string, std::string>, double>& open) {
   std::lock_guard lock(mutex_);
   for (const auto& key : seen_open_)
-    if (open.count(key) == 0)
+    if (!open.contains(key))
       registry_.gauge("oss_escalations_open", "Open escalations", {{"status", key.first}, {"level", key.second}}).set(0);
   for (const auto& [key, n] : open) {
     registry_.gauge("oss_escalations_open", "Open escalations", {{"status", key.first}, {"level", key.second}}).set(n);
