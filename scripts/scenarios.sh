@@ -93,9 +93,11 @@ stop_proc() {  # SIGTERM, then SIGKILL after 20 s
   rm -f "$work/pids/$1"
 }
 start_relay() {  # start_relay NAME DB_URL
+  local port; port=$(free_port)
   "$build/bin/outbox-relay" run --db "$2" --amqp "$amqp" --exchange "$exchange" \
-    --metrics "127.0.0.1:$(free_port)" >>"$sdir/$1.log" 2>&1 &
+    --metrics "127.0.0.1:$port" >>"$sdir/$1.log" 2>&1 &
   echo $! >"$work/pids/$1"
+  echo "$port" >"$work/pids/$1.port"
 }
 start_service() {  # start_service NAME
   local port; port=$(free_port)
@@ -175,6 +177,11 @@ run_scenario() {  # run_scenario NAME DESCRIPTION FAULT_FN PHASES... [-- extra o
   [ "$name" = kill-service ] && wait_ready service2
   start_relay relay-crm "$crm_db"
   start_relay relay-mes "$mes_db"
+  # Both relays must have reached PostgreSQL and RabbitMQ before the load and its fault begin:
+  # a relay that cannot reach a server at start exits 3 by design (a server lost later is
+  # waited for), and on a slow build (sanitizers) the fault could otherwise land first.
+  wait_ready relay-crm
+  wait_ready relay-mes
 
   "$build/bin/oss-load" --crm-db "$crm_db" --mes-db "$mes_db" --service-db "$oss_db" --prefix "${name^^}" \
     --drain-timeout "$DRAIN" "${phases[@]}" "${extra[@]}" >"$sdir/load.json" 2>"$sdir/load.log" &
