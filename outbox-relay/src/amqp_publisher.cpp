@@ -1,5 +1,7 @@
 #include "amqp_publisher.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -114,9 +116,9 @@ PublishOutcome AmqpPublisher::settle() {
 
   const auto deadline = std::chrono::steady_clock::now() + options_.confirm_timeout;
   auto settled = [&] {
-    for (const auto& [tag, pos] : batch.by_tag)
-      if (!acked_.count(tag) && !nacked_.count(tag)) return false;
-    return true;
+    return std::all_of(batch.by_tag.begin(), batch.by_tag.end(), [&](const auto& entry) {
+      return acked_.contains(entry.first) || nacked_.contains(entry.first);
+    });
   };
   try {
     while (!settled()) {
@@ -157,7 +159,7 @@ PublishOutcome AmqpPublisher::settle() {
       continue;
     }
     acked_.erase(tag);
-    if (!refused.count(pos)) out.confirmed.push_back(pos);
+    if (!refused.contains(pos)) out.confirmed.push_back(pos);
   }
   return out;
 }

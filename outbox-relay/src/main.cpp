@@ -1,6 +1,7 @@
 // outbox-relay: wiring only. The behaviour lives in the library (relay.hpp & co).
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <thread>
@@ -30,9 +31,7 @@ constexpr const char* kUsage =
     "exit codes: 0 done, 1 problem found, 2 bad usage/configuration, 3 dependency unreachable\n";
 
 bool wants_help(const std::vector<std::string>& args) {
-  for (const auto& a : args)
-    if (a == "--help" || a == "-h") return true;
-  return false;
+  return std::any_of(args.begin(), args.end(), [](const std::string& a) { return a == "--help" || a == "-h"; });
 }
 
 int cmd_install(const std::vector<std::string>& args) {
@@ -103,16 +102,16 @@ int cmd_run(const std::vector<std::string>& args) {
 
   boost::asio::io_context io;
   http::Router router;
-  router.add("GET", "/metrics", [&registry](http::Request, http::Respond respond) {
+  router.add("GET", "/metrics", [&registry](const http::Request& /*req*/, const http::Respond& respond) {
     http::Response r;
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";
     r.body = registry.render();
     respond(std::move(r));
   });
-  router.add("GET", "/healthz", [](http::Request, http::Respond respond) {
+  router.add("GET", "/healthz", [](const http::Request& /*req*/, const http::Respond& respond) {
     respond(http::json_response(200, {{"status", "ok"}}));
   });
-  router.add("GET", "/readyz", [&relay_loop](http::Request, http::Respond respond) {
+  router.add("GET", "/readyz", [&relay_loop](const http::Request& /*req*/, const http::Respond& respond) {
     const bool ok = relay_loop.healthy();
     respond(ok ? http::json_response(200, {{"status", "ready"}})
                : http::problem(503, "database or broker unreachable; the relay is retrying"));

@@ -95,7 +95,7 @@ std::vector<int> PgOutboxStore::rebalance() {
     std::rotate(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(rng_() % order.size()), order.end());
     for (int p : order) {
       if (owned_.size() >= target) break;
-      if (owned_.count(p)) continue;
+      if (owned_.contains(p)) continue;
       if (tx.exec_params("SELECT pg_try_advisory_lock($1, $2)", kPartitionLockClass, p)[0][0].as<bool>())
         owned_.insert(p);
     }

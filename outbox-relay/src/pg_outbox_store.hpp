@@ -25,6 +25,8 @@ class PgOutboxStore final : public OutboxStore {
   explicit PgOutboxStore(pg::ConnectOptions options,
                          std::chrono::seconds archive_partition_width = std::chrono::seconds(3600));
   ~PgOutboxStore() override;
+  PgOutboxStore(const PgOutboxStore&) = delete;
+  PgOutboxStore& operator=(const PgOutboxStore&) = delete;
 
   struct SchemaMissing : std::runtime_error {
     using std::runtime_error::runtime_error;

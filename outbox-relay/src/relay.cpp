@@ -109,10 +109,10 @@ std::size_t Relay::run_once() {
         ready.reserve(rows.size());
         for (const auto& r : rows) {
           auto key = std::make_pair(r.source, r.aggregate_id);
-          if (held.count(key)) continue;
+          if (held.contains(key)) continue;
           // A fetch bounded by `after` cannot see a predecessor that committed late with a
           // smaller position: hold the aggregate unless its predecessor went out in this cycle.
-          const bool predecessor_missing = r.predecessor_pending && !sent_rows.count({r.source, r.aggregate_id, r.sequence - 1});
+          const bool predecessor_missing = r.predecessor_pending && !sent_rows.contains({r.source, r.aggregate_id, r.sequence - 1});
           if (!r.due || predecessor_missing) {
             held.insert(std::move(key));
             continue;
@@ -142,7 +142,7 @@ std::size_t Relay::run_once() {
             "msg=\"broker closed the channel during a batch; isolating the refused row\" rows={} error={}",
             sent.rows.size(), core::q(out.error));
         metrics_.retried_after_fault.inc(static_cast<double>(sent.rows.size()));
-        for (const auto& r : sent.rows) publish_rows({r});
+        publish_alone(sent.rows);
         handled += sent.rows.size();
         break;
       }
@@ -162,18 +162,14 @@ std::size_t Relay::run_once() {
   return handled;
 }
 
-std::size_t Relay::publish_rows(const std::vector<OutboxRow>& rows) {
-  const auto t0 = std::chrono::steady_clock::now();
-  auto out = publisher_.publish(rows);
-  if (out.isolate) {
-    core::logger("relay")->warn("msg=\"broker closed the channel during a batch; isolating the refused row\" rows={} error={}",
-                                rows.size(), core::q(out.error));
-    metrics_.retried_after_fault.inc(static_cast<double>(rows.size()));
-    std::size_t done = 0;
-    for (const auto& r : rows) done += publish_rows({r});
-    return done;
+std::size_t Relay::publish_alone(const std::vector<OutboxRow>& rows) {
+  std::size_t done = 0;
+  for (const auto& r : rows) {
+    const std::vector<OutboxRow> one{r};
+    const auto t0 = std::chrono::steady_clock::now();
+    done += handle_outcome(one, publisher_.publish(one), t0);
   }
-  return handle_outcome(rows, std::move(out), t0);
+  return done;
 }
 
 std::size_t Relay::handle_outcome(const std::vector<OutboxRow>& rows, PublishOutcome out,
@@ -189,7 +185,7 @@ std::size_t Relay::handle_outcome(const std::vector<OutboxRow>& rows, PublishOut
     std::map<std::string, double> per_source;
     const auto wall = core::SystemClock().now();
     for (const auto& r : rows) {
-      if (!ok.count(r.position)) continue;
+      if (!ok.contains(r.position)) continue;
       per_source[r.source] += 1;
       metrics_.commit_to_confirm.observe(std::chrono::duration<double>(wall - r.occurred_at).count());
     }

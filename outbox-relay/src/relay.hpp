@@ -51,7 +51,10 @@ class Relay {
 
  private:
   OutboxStore& store();
-  std::size_t publish_rows(const std::vector<OutboxRow>& rows);
+  /// Publishes the rows one at a time, each alone (nothing else in flight), and settles each:
+  /// a row the broker refuses is then that row's failure (the publisher never asks to isolate
+  /// a row published alone). Returns the rows confirmed.
+  std::size_t publish_alone(const std::vector<OutboxRow>& rows);
   /// Marks/charges one settled batch; throws BrokerUnavailable when the connection broke or the
   /// broker nacked the whole batch (failure_policy.hpp: broker trouble is never charged).
   std::size_t handle_outcome(const std::vector<OutboxRow>& rows, PublishOutcome out,
