@@ -4,6 +4,7 @@
 #include <map>
 #include <pqxx/pqxx>
 #include <set>
+#include <stdexcept>
 #include <thread>
 
 #include "oss/amqp/connection.hpp"
@@ -19,7 +20,8 @@ long count(const std::string& url, const std::string& sql) { return std::stol(sq
 
 std::string uuid(std::uint64_t n) {
   char buf[40];
-  std::snprintf(buf, sizeof buf, "40715e57-0000-4000-8000-%012llu", static_cast<unsigned long long>(n));
+  if (std::snprintf(buf, sizeof buf, "40715e57-0000-4000-8000-%012llu", static_cast<unsigned long long>(n)) != 36)
+    throw std::invalid_argument("uuid: " + std::to_string(n) + " has more than 12 digits");
   return buf;
 }
 
@@ -162,7 +164,7 @@ TEST_F(Notifications, OneMessagePerAppliedChangeAndNoneForDuplicateStaleOrDeadLe
   std::map<std::string, std::vector<nlohmann::json>> received;  // order → payloads in arrival order
   std::map<std::string, int> per_event;
   std::size_t total = 0;
-  while (total < static_cast<std::size_t>(kOrders * 6)) {
+  while (total < static_cast<std::size_t>(kOrders) * 6) {
     auto d = sub.next_delivery(20s);
     ASSERT_TRUE(d.has_value()) << "only " << total << " notifications arrived";
     sub.ack(d->delivery_tag);

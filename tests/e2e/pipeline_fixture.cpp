@@ -44,7 +44,7 @@ bool Pipeline::wait_ready(std::uint16_t port) {
   return testing::wait_until([&] { return testing::http("GET", port, "/readyz").status == 200; }, 30s);
 }
 
-std::optional<nlohmann::json> Pipeline::order(const std::string& id) {
+std::optional<nlohmann::json> Pipeline::order(const std::string& id) const {
   const auto r = testing::http("GET", http_port_, "/v1/orders/" + id);
   if (r.status != 200) return std::nullopt;
   return nlohmann::json::parse(r.body);

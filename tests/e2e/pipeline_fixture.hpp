@@ -27,7 +27,7 @@ class Pipeline : public ::testing::Test {
   /// Waits for /readyz 200.
   bool wait_ready(std::uint16_t port);
   /// GET /v1/orders/{id}; nullopt on 404.
-  std::optional<nlohmann::json> order(const std::string& id);
+  std::optional<nlohmann::json> order(const std::string& id) const;
   std::string emit_sql(const std::string& source, const std::string& order_id, const std::string& status);
 
   std::string crm_, mes_, oss_, amqp_;

@@ -27,6 +27,7 @@ TEST_F(Pipeline, ConcurrentProducersCommittedOrdersArriveRolledBackNever) {
   // Expected status per order: "" = never committed.
   std::vector<std::string> expected(kOrders);
   std::vector<std::thread> producers;
+  producers.reserve(kThreads);
   for (int t = 0; t < kThreads; ++t) {
     producers.emplace_back([&, t] {
       pqxx::connection crm(crm_), mes(mes_);
@@ -209,8 +210,8 @@ TEST_F(Pipeline, ProgramsStopCleanlyOnSigterm) {
 
 TEST(Cli, BadUsageExits2AndUnreachableDependencyExits3) {
   using testing::Process;
-  auto run = [](const std::string& prog, std::vector<std::string> args) {
-    Process p(testing::bin(prog), std::move(args), {{"RELAY_DB_URL", ""}, {"OSS_DB_URL", ""}});
+  auto run = [](const std::string& prog, const std::vector<std::string>& args) {
+    Process p(testing::bin(prog), args, {{"RELAY_DB_URL", ""}, {"OSS_DB_URL", ""}});
     const auto rc = p.wait(30s);
     return std::make_pair(rc.value_or(-1), p.log());
   };

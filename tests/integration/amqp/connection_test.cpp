@@ -98,6 +98,7 @@ std::optional<FieldValue> header(const Delivery& d, const std::string& key) {
 class AmqpTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    // NOLINTNEXTLINE(concurrency-mt-unsafe): the tests never change the environment
     const char* url = std::getenv("OSS_TEST_AMQP_URL");
     ASSERT_NE(url, nullptr) << "OSS_TEST_AMQP_URL is not set: start the test servers with "
                                "scripts/servers.sh start and `source .run/servers/env`";
@@ -363,12 +364,12 @@ TEST_F(AmqpTest, LargeBodiesRoundTrip) {
   }
   EXPECT_EQ(c.wait_confirms(last, 10s).acked.size(), bodies.size());
   c.consume(queue_);
-  for (std::size_t i = 0; i < bodies.size(); ++i) {
+  for (const auto& body : bodies) {
     auto d = c.next_delivery(10s);
     ASSERT_TRUE(d.has_value());
     EXPECT_EQ(d->content_type, "application/octet-stream");
-    EXPECT_EQ(d->body.size(), bodies[i].size());
-    EXPECT_TRUE(d->body == bodies[i]);
+    EXPECT_EQ(d->body.size(), body.size());
+    EXPECT_TRUE(d->body == body);
     c.ack(d->delivery_tag);
   }
 }
@@ -462,6 +463,8 @@ class CuttableProxy {
     listener_.close();
     thread_.join();
   }
+  CuttableProxy(const CuttableProxy&) = delete;
+  CuttableProxy& operator=(const CuttableProxy&) = delete;
   int port() const { return listener_.port(); }
   void cut() { stop_ = true; }
 

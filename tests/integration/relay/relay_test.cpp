@@ -37,6 +37,8 @@ class Collector {
     stop_ = true;
     thread_.join();
   }
+  Collector(const Collector&) = delete;
+  Collector& operator=(const Collector&) = delete;
   /// (aggregate, sequence) in arrival order.
   std::vector<std::pair<std::string, long>> received() {
     std::lock_guard l(m_);
@@ -115,6 +117,7 @@ class Relays : public ::testing::Test {
   /// small transactions whose commits interleave (positions are not commit order).
   void emit(int total, int aggregates, int threads) {
     std::vector<std::thread> producers;
+    producers.reserve(static_cast<std::size_t>(threads));
     for (int t = 0; t < threads; ++t) {
       producers.emplace_back([&, t] {
         pqxx::connection c(db_);
@@ -147,7 +150,7 @@ class Relays : public ::testing::Test {
         ++repeats;
         continue;
       }
-      const long prev = last.count(agg) ? last[agg] : 0;
+      const long prev = last.contains(agg) ? last[agg] : 0;
       EXPECT_EQ(seq, prev + 1) << "aggregate " << agg << " out of order: " << seq << " after " << prev;
       last[agg] = seq;
     }
@@ -166,8 +169,10 @@ class Relays : public ::testing::Test {
 void Relays::share_the_work(int n) {
   Collector collector(amqp_, queue_);
   std::vector<std::uint16_t> ports;
+  ports.reserve(static_cast<std::size_t>(n));
   for (int i = 0; i < n; ++i) ports.push_back(oss::testing::free_port());
   std::vector<std::unique_ptr<Process>> relays;
+  relays.reserve(ports.size());
   for (auto p : ports) relays.push_back(relay(p));
   // Let them agree on a split before the load arrives.
   ASSERT_TRUE(oss::testing::wait_until(
@@ -270,7 +275,7 @@ TEST_F(Relays, BrokerSigkillAndRestartUnderAStreamParksNothing) {
   ASSERT_TRUE(killed);
   ASSERT_TRUE(started);
   ASSERT_FALSE(producing.load());
-  constexpr long kTotal = kRounds * kPerRound;
+  constexpr long kTotal = static_cast<long>(kRounds) * kPerRound;
   ASSERT_TRUE(oss::testing::wait_until(
       [&] {
         return count(db_, "SELECT count(*) FROM outbox.events WHERE published_at IS NULL AND parked_at IS NULL") == 0;

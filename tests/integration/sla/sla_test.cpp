@@ -42,7 +42,7 @@ class Sla : public ::testing::Test {
              core::TimePoint occurred_at, const domain::Workflow& wf = domain::shipped_workflow()) {
     domain::Envelope e;
     char id[64];
-    std::snprintf(id, sizeof id, "00000000-0000-4000-8000-%012ld", ++event_counter_);
+    ASSERT_EQ(std::snprintf(id, sizeof id, "00000000-0000-4000-8000-%012ld", ++event_counter_), 36);
     e.event_id = id;
     e.source = source;
     e.aggregate_type = "order";
@@ -63,8 +63,8 @@ class Sla : public ::testing::Test {
 
   /// Runs `order-status-service <args>`; returns (exit code, output).
   std::pair<int, std::string> cli(std::vector<std::string> args) {
-    args.push_back("--log-level");
-    args.push_back("error");
+    args.emplace_back("--log-level");
+    args.emplace_back("error");
     testing::Process p(testing::bin("order-status-service"), args);
     const auto rc = p.wait(60s);
     return {rc.value_or(-1), p.log()};
@@ -88,7 +88,7 @@ class Sla : public ::testing::Test {
     return sql_scalar(db_, "SELECT status FROM oss.orders WHERE order_id = '" + id + "'");
   }
   std::string write_file(const std::string& name, const std::string& text) {
-    const std::string path = "/tmp/" + testing::unique_name(name) + ".json";
+    std::string path = "/tmp/" + testing::unique_name(name) + ".json";
     std::ofstream(path) << text;
     return path;
   }
@@ -100,20 +100,26 @@ class Sla : public ::testing::Test {
 };
 
 
-const std::vector<std::pair<std::string, std::string>> kMainLine = {{"SUBMITTED", "crm"},
-                                                                   {"PRICE_CALCULATED", "mes"},
-                                                                   {"PRICE_CONFIRMED", "crm"},
-                                                                   {"MANUFACTURING_STARTED", "mes"},
-                                                                   {"SHIPPED", "mes"}};
+/// The shipped workflow's main line: (status, source). A function, so that building the vector
+/// happens inside a test (where an exception is a failure), not at static initialisation.
+const std::vector<std::pair<std::string, std::string>>& main_line() {
+  static const std::vector<std::pair<std::string, std::string>> line = {{"SUBMITTED", "crm"},
+                                                                        {"PRICE_CALCULATED", "mes"},
+                                                                        {"PRICE_CONFIRMED", "crm"},
+                                                                        {"MANUFACTURING_STARTED", "mes"},
+                                                                        {"SHIPPED", "mes"}};
+  return line;
+}
 
 TEST_F(Sla, EachShippedStatusEscalatesOncePerLevelEvenWithConcurrentPasses) {
   const auto t0 = at("2026-03-02T08:00:00Z");
-  for (std::size_t i = 0; i < kMainLine.size(); ++i) {
+  const auto& line = main_line();
+  for (std::size_t i = 0; i < line.size(); ++i) {
     for (int n = 0; n < 20; ++n) {
-      const std::string id = "ORD-" + kMainLine[i].first + "-" + std::to_string(n);
+      const std::string id = "ORD-" + line[i].first + "-" + std::to_string(n);
       // Earlier statuses left a minute apart; the target status entered at t0.
       for (std::size_t k = 0; k <= i; ++k)
-        event(id, kMainLine[k].second, kMainLine[k].first, t0 - std::chrono::minutes(static_cast<int>(i - k)));
+        event(id, line[k].second, line[k].first, t0 - std::chrono::minutes(static_cast<int>(i - k)));
     }
   }
   // Two passes as of t0 + 59 min: nothing is due yet.
@@ -122,6 +128,7 @@ TEST_F(Sla, EachShippedStatusEscalatesOncePerLevelEvenWithConcurrentPasses) {
   // Four passes started together as of t0 + 1h: SUBMITTED's warning only, each once.
   {
     std::vector<std::unique_ptr<testing::Process>> passes;
+    passes.reserve(4);
     for (int i = 0; i < 4; ++i) passes.push_back(start_escalate(t0 + 1h));
     for (auto& p : passes) ASSERT_EQ(p->wait(60s), 0) << p->log();
   }
@@ -130,12 +137,13 @@ TEST_F(Sla, EachShippedStatusEscalatesOncePerLevelEvenWithConcurrentPasses) {
   // As of t0 + 21d: every status's warning, SUBMITTED's critical; PRICE_CALCULATED is FROZEN by then.
   {
     std::vector<std::unique_ptr<testing::Process>> passes;
+    passes.reserve(3);
     for (int i = 0; i < 3; ++i) passes.push_back(start_escalate(t0 + std::chrono::hours(21 * 24)));
     for (auto& p : passes) ASSERT_EQ(p->wait(60s), 0) << p->log();
   }
   escalate(t0 + std::chrono::hours(21 * 24));  // and once more: nothing new
   EXPECT_EQ(escalations("status = 'SUBMITTED' AND level = 'critical'"), 20);
-  for (const auto& [status, source] : kMainLine)
+  for (const auto& [status, source] : line)
     EXPECT_EQ(escalations("status = '" + status + "' AND level = 'warning'"), 20) << status;
   EXPECT_EQ(escalations(), 20 * 6);
   EXPECT_EQ(count(db_, "SELECT count(*) FROM (SELECT kind, subject, stay_started_at, level FROM oss.escalations "
@@ -326,6 +334,7 @@ TEST_F(Sla, RunningServiceAndCronPassesTogetherAndStuckAgreesWithTheApi) {
        "orders.events." + id, "--queue", "order-status-service.events." + id, "--dlq", "order-status-service.dlq." + id,
        "--notifications-exchange", "orders.notifications." + id, "--scan-interval", "200ms"});
   std::vector<std::unique_ptr<testing::Process>> passes;
+  passes.reserve(3);
   for (int i = 0; i < 3; ++i) passes.push_back(start_escalate(core::SystemClock().now()));
   for (auto& p : passes) ASSERT_EQ(p->wait(60s), 0) << p->log();
   ASSERT_TRUE(testing::wait_until([&] { return escalations() == 300; }, 30s)) << escalations() << "\n" << service.log();

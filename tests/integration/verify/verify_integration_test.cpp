@@ -13,7 +13,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using testing::sql_exec;
-using testing::sql_scalar;
 
 class Verify : public Pipeline {
  protected:

@@ -40,6 +40,7 @@ class FakePublisher final : public Publisher {
 
   PublishOutcome publish(const std::vector<OutboxRow>& rows) override {
     std::vector<std::int64_t> positions;
+    positions.reserve(rows.size());
     for (const auto& r : rows) positions.push_back(r.position);
     batches_.push_back(positions);
 
@@ -64,9 +65,9 @@ class FakePublisher final : public Publisher {
       }
       if (poison_ && r.position == *poison_) {
         out.failed.push_back({r.position, "message refused", "refused"});
-      } else if (unroutable_.count(r.event_id)) {
+      } else if (unroutable_.contains(r.event_id)) {
         out.failed.push_back({r.position, "312 NO_ROUTE", "returned"});
-      } else if (nacked_.count(r.event_id)) {
+      } else if (nacked_.contains(r.event_id)) {
         out.failed.push_back({r.position, "nacked", "nacked", false});  // judged by the relay, as AmqpPublisher's
       } else {
         out.confirmed.push_back(r.position);

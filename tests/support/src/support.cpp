@@ -15,16 +15,17 @@
 #include <spawn.h>
 #include <sstream>
 #include <sys/wait.h>
+#include <system_error>
 #include <thread>
 #include <unistd.h>
-
-extern char** environ;
 
 namespace oss::testing {
 namespace {
 
 std::string required_env(const char* name) {
-  const char* v = std::getenv(name);
+  // The tests never change the environment (no setenv outside SetUpTestSuite), so reading
+  // it from test threads is safe.
+  const char* v = std::getenv(name);  // NOLINT(concurrency-mt-unsafe): see above
   if (v == nullptr || *v == '\0') {
     ADD_FAILURE() << name << " is not set: run the tests through scripts/test.sh (it starts PostgreSQL and "
                   << "RabbitMQ and exports the addresses), or `source .run/servers/env` after scripts/servers.sh start";
@@ -40,8 +41,10 @@ std::string amqp_url() { return required_env("OSS_TEST_AMQP_URL"); }
 std::string servers_script() { return required_env("OSS_TEST_SERVERS_SCRIPT"); }
 
 bool servers(const std::string& action) {
-  const std::string cmd = servers_script() + " " + action + " " + required_env("OSS_SERVERS_DIR") + " >/dev/null 2>&1";
-  return std::system(cmd.c_str()) == 0;
+  // Its output goes to a log file of the Process; 5 minutes is far more than any action takes.
+  Process script(servers_script(), {action, required_env("OSS_SERVERS_DIR")});
+  const auto status = script.wait(std::chrono::minutes(5));
+  return status && *status == 0;
 }
 
 std::string unique_name(const std::string& prefix) {
@@ -82,22 +85,30 @@ std::uint16_t free_port() {
   return a.local_endpoint().port();
 }
 
-Process::Process(std::string program, std::vector<std::string> args, std::map<std::string, std::string> env) {
-  const char* tmp = std::getenv("OSS_TEST_LOG_DIR");
+Process::Process(const std::string& program, const std::vector<std::string>& args,
+                 const std::map<std::string, std::string>& env) {
+  const char* tmp = std::getenv("OSS_TEST_LOG_DIR");  // NOLINT(concurrency-mt-unsafe): see required_env
   log_path_ = std::string(tmp ? tmp : "/tmp") + "/" + unique_name(program.substr(program.rfind('/') + 1)) + ".log";
   std::vector<std::string> argv_s{program};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   std::vector<char*> argv;
+  argv.reserve(argv_s.size() + 1);
   for (auto& a : argv_s) argv.push_back(a.data());
   argv.push_back(nullptr);
   std::vector<std::string> env_s;
   for (char** e = environ; *e != nullptr; ++e) {
     const std::string kv = *e;
     const auto key = kv.substr(0, kv.find('='));
-    if (!env.count(key)) env_s.push_back(kv);
+    if (!env.contains(key)) env_s.push_back(kv);
   }
-  for (const auto& [k, v] : env) env_s.push_back(k + "=" + v);
+  for (const auto& [k, v] : env) {
+    std::string kv = k;
+    kv += '=';
+    kv += v;
+    env_s.push_back(std::move(kv));
+  }
   std::vector<char*> envp;
+  envp.reserve(env_s.size() + 1);
   for (auto& e : env_s) envp.push_back(e.data());
   envp.push_back(nullptr);
   posix_spawn_file_actions_t fa;
@@ -106,7 +117,7 @@ Process::Process(std::string program, std::vector<std::string> args, std::map<st
   posix_spawn_file_actions_adddup2(&fa, 1, 2);
   const int rc = posix_spawn(&pid_, program.c_str(), &fa, nullptr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) throw std::runtime_error("cannot start " + program + ": " + std::strerror(rc));
+  if (rc != 0) throw std::runtime_error("cannot start " + program + ": " + std::generic_category().message(rc));
 }
 
 Process::~Process() {
@@ -168,7 +179,7 @@ HttpResult http(const std::string& method, std::uint16_t port, const std::string
     bhttp::write(stream, req);
     beast::flat_buffer buf;
     bhttp::response_parser<bhttp::string_body> parser;
-    parser.body_limit(64 * 1024 * 1024);
+    parser.body_limit(std::uint64_t{64} * 1024 * 1024);
     bhttp::read(stream, buf, parser);
     auto res = parser.release();
     out.status = static_cast<int>(res.result_int());

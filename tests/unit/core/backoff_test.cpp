@@ -31,6 +31,7 @@ TEST(Backoff, GrowsExponentiallyThenStaysCapped) {
   Backoff b(100ms, 1600ms, 7);
   // caps: 100, 200, 400, 800, 1600, 1600, ... : each delay's lower bound is above the previous cap / 2.
   std::vector<milliseconds> delays;
+  delays.reserve(10);
   for (int i = 0; i < 10; ++i) delays.push_back(b.next());
   EXPECT_LE(delays[0], 100ms);
   EXPECT_GE(delays[1], 100ms);

@@ -265,7 +265,7 @@ TEST_P(InvalidWorkflowTest, ReportsTheProblemAndItsLocation) {
   EXPECT_EQ(error_of(doc), GetParam().message);
 }
 
-const BadCase kBadCases[] = {
+constexpr BadCase kBadCases[] = {
     {"NotAnObject", [](json& d) { d = json::array(); },
      "workflow: expected a JSON object, got array"},
     {"UnknownTopLevelKey", [](json& d) { d["statusses"] = json::array(); },

@@ -11,7 +11,7 @@ namespace oss::http {
 namespace {
 
 Handler noop() {
-  return [](Request, Respond r) { r(Response{}); };
+  return [](const Request& /*req*/, const Respond& r) { r(Response{}); };
 }
 
 TEST(Router, SplitPathDecodesSegments) {

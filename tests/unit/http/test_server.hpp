@@ -72,7 +72,7 @@ class Client {
 
   std::optional<HttpResponse> read_response(std::chrono::milliseconds timeout = 5000ms) {
     bhttp::response_parser<bhttp::string_body> parser;
-    parser.body_limit(64 * 1024 * 1024);
+    parser.body_limit(std::uint64_t{64} * 1024 * 1024);
     boost::system::error_code result = asio::error::timed_out;
     bhttp::async_read(socket_, buf_, parser, [&](const boost::system::error_code& ec, std::size_t) { result = ec; });
     if (!run(timeout) || result) return std::nullopt;

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -27,7 +28,8 @@ constexpr int kMaxAttempts = 5;
 
 std::string uuid(int n) {
   char buf[40];
-  std::snprintf(buf, sizeof buf, "00000000-0000-4000-8000-%012d", n);
+  if (std::snprintf(buf, sizeof buf, "00000000-0000-4000-8000-%012d", n) != 36)
+    throw std::invalid_argument("uuid: " + std::to_string(n) + " has more than 12 digits");
   return buf;
 }
 

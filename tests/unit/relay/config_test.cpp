@@ -17,11 +17,12 @@ using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 using Env = std::map<std::string, std::string>;
 
-const std::vector<std::string> kRequired{"--db", "postgresql://u@127.0.0.1:5432/crm", "--amqp",
-                                         "amqp://guest:guest@127.0.0.1:5672/"};
+std::vector<std::string> required_args() {
+  return {"--db", "postgresql://u@127.0.0.1:5432/crm", "--amqp", "amqp://guest:guest@127.0.0.1:5672/"};
+}
 
 RelayConfig parse(std::vector<std::string> extra, const Env& env = {}) {
-  auto args = kRequired;
+  auto args = required_args();
   args.insert(args.end(), extra.begin(), extra.end());
   return parse_run_config(core::parse_flags(run_flags(), args, &env));
 }

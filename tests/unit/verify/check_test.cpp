@@ -2,6 +2,10 @@
 // (lost, applied twice, broken chain, forbidden transition, ...) is caught and named.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cstdio>
+#include <stdexcept>
+
 #include "oss/verify/verify.hpp"
 
 namespace oss::verify {
@@ -9,7 +13,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
-const core::TimePoint kT0 = core::parse_rfc3339("2026-11-23T10:00:00Z");
+// 2026-11-23T10:00:00Z
+constexpr core::TimePoint kT0{std::chrono::sys_days{std::chrono::year{2026} / 11 / 23} + std::chrono::hours{10}};
 
 /// A snapshot built the way a correct run leaves the databases: each producer event emitted,
 /// decided, and (when applied) one history row continuing its order's chain.
@@ -23,7 +28,8 @@ struct FakeRun {
 
   std::string new_event_id() {
     char buf[40];
-    std::snprintf(buf, sizeof buf, "00000000-0000-4000-8000-%012d", next_event++);
+    if (std::snprintf(buf, sizeof buf, "00000000-0000-4000-8000-%012d", next_event++) != 36)
+      throw std::logic_error("event id is not 36 characters");
     return buf;
   }
   /// A producer event that the service decided with `outcome`; returns its id.
@@ -42,7 +48,7 @@ struct FakeRun {
   }
   /// An applied producer transition: emitted, decided applied, a history row, orders updated.
   std::string apply(const std::string& source, const std::string& order, const std::string& to) {
-    const auto id = emit(source, order, "applied");
+    auto id = emit(source, order, "applied");
     history(order, to, source, id, seq[{order, source}]);
     return id;
   }

@@ -32,7 +32,8 @@ std::uint16_t free_port();
 /// A child process with its output in a log file; killed (SIGKILL) if still running at the end.
 class Process {
  public:
-  Process(std::string program, std::vector<std::string> args, std::map<std::string, std::string> env = {});
+  Process(const std::string& program, const std::vector<std::string>& args,
+          const std::map<std::string, std::string>& env = {});
   ~Process();
   Process(const Process&) = delete;
   Process& operator=(const Process&) = delete;
