@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -42,7 +43,7 @@ enum Source : std::size_t { kCrm = 0, kMes = 1 };
 constexpr const char* kSourceName[] = {"crm", "mes"};
 
 struct Step {
-  Source source;
+  Source source = kCrm;
   std::string status, reason, actor;
 };
 
@@ -309,8 +310,8 @@ int run(const std::vector<std::string>& args) {
   }
   const long last_number = cfg.orders > 0 ? first_number + cfg.orders - 1 : 0;
 
-  std::signal(SIGINT, on_signal);
-  std::signal(SIGTERM, on_signal);
+  if (std::signal(SIGINT, on_signal) == SIG_ERR || std::signal(SIGTERM, on_signal) == SIG_ERR)
+    throw std::runtime_error("cannot install the SIGINT/SIGTERM handlers");
   std::cerr << fmt::format("demo-producer: {} orders from {}-{:06}, {} events/s, {} threads, {}% rolled back, seed {}\n",
                            cfg.orders > 0 ? std::to_string(cfg.orders) : "unlimited", cfg.prefix, first_number,
                            cfg.rate, cfg.concurrency, cfg.rollback_percent, cfg.seed);
