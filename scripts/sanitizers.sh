@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# The test suite under sanitizers (docs/reliability.md, "Sanitizers"). Any sanitizer report
+# fails the process that has it (halt_on_error), so the test that started it fails too.
+#
+#   scripts/sanitizers.sh          the CI form, run by scripts/test.sh after the plain suite:
+#       ASan+UBSan (build-asan): every unit test (396, including the HTTP request fuzzer), then
+#         the service and the relay built with ASan+UBSan under the end-to-end tests that stress
+#         them most: the whole operators' API suite (garbage, oversized and slow clients),
+#         poison messages, three consumer instances with one SIGKILLed, dead-letter replay;
+#       TSan (build-tsan): the unit tests of the code that many threads share: Synchronized<T>
+#         and the shutdown/backoff helpers (core), the metrics registry, the Beast server
+#         (acceptor, sessions, SSE fan-out, timers); then order-status-service (consumer
+#         workers, HTTP thread, SLA scanner, notification relay, DB pool) and outbox-relay built
+#         with TSan under the three-instances-one-SIGKILLed consumer end-to-end test.
+#   scripts/sanitizers.sh --full   the whole suite under ASan+UBSan (every unit, integration
+#       and end-to-end test, the reliability scenarios included: about 3x slower than plain),
+#       and under TSan one more consumer end-to-end test (10,000 events twice, shuffled).
+#   --asan-only | --tsan-only      one of the two.
+#
+# End-to-end tests need the servers of scripts/servers.sh in the environment (OSS_TEST_*);
+# without them only the unit tests run. Environment: ASAN_BUILD_DIR (build-asan),
+# TSAN_BUILD_DIR (build-tsan), OSS_ASAN_E2E_FILTER / OSS_TSAN_E2E_FILTER (ctest -R regexes).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+full=0 asan=1 tsan=1
+for a in "$@"; do
+  case "$a" in
+    --full) full=1 ;;
+    --asan-only) tsan=0 ;;
+    --tsan-only) asan=0 ;;
+    *) echo "usage: scripts/sanitizers.sh [--full] [--asan-only|--tsan-only]" >&2; exit 2 ;;
+  esac
+done
+log() { printf '[sanitizers] %s\n' "$*" >&2; }
+step_start=$(date +%s)
+timing() { local now; now=$(date +%s); log "$1 took $((now - step_start)) s"; step_start=$now; }
+
+# Leak checking stays on; tests/sanitizers/lsan.supp names the third-party allocations it must
+# not report, each with its reason. The options reach every program the tests start.
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1:halt_on_error=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$root/tests/sanitizers/lsan.supp:print_suppressions=0}"
+export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:suppressions=$root/tests/sanitizers/tsan.supp}"
+
+launcher=()
+command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+servers=0
+[ -n "${OSS_TEST_PG_URL_BASE:-}" ] && servers=1
+[ "$servers" = 1 ] || log "no test servers in the environment (OSS_TEST_PG_URL_BASE): unit tests only"
+
+configure() {  # configure DIR SANITIZERS
+  cmake -S . -B "$1" -G Ninja -DOSS_BUILD_TESTS=ON -DOSS_BUILD_BENCH="$([ "$full" = 1 ] && echo ON || echo OFF)" \
+    -DOSS_SANITIZE="$2" -DCMAKE_BUILD_TYPE=Debug "${launcher[@]}" >/dev/null
+}
+unit_targets=(core_test metrics_test http_test amqp_unit_test auth_test domain_test processing_test
+              relay_unit_test sla_unit_test verify_test)
+
+if [ "$asan" = 1 ]; then
+  build="${ASAN_BUILD_DIR:-build-asan}"
+  configure "$build" address,undefined
+  if [ "$full" = 1 ]; then
+    log "ASan+UBSan: building everything in $build"
+    cmake --build "$build" -j "$(nproc)"
+  else
+    targets=("${unit_targets[@]}")
+    [ "$servers" = 1 ] && targets+=(order-status-service outbox-relay api_e2e_test consumer_e2e_test)
+    log "ASan+UBSan: building ${targets[*]} in $build"
+    cmake --build "$build" -j "$(nproc)" --target "${targets[@]}"
+  fi
+  timing "ASan+UBSan build"
+  (cd "$build" && ctest --output-on-failure --timeout 300 -j "$(nproc)" -L unit)
+  timing "ASan+UBSan unit tests"
+  if [ "$servers" = 1 ]; then
+    if [ "$full" = 1 ]; then
+      (cd "$build" && ctest --output-on-failure --timeout 1200 -L integration)
+    else
+      filter="${OSS_ASAN_E2E_FILTER:-^(Api\..*|Consumer\.(PoisonMessages.*|ThreeInstancesOneKilled.*|DeadLetterReplay.*))$}"
+      log "ASan+UBSan end-to-end: $filter"
+      (cd "$build" && ctest --output-on-failure --timeout 600 -L integration -R "$filter")
+    fi
+    timing "ASan+UBSan end-to-end tests"
+  fi
+fi
+
+if [ "$tsan" = 1 ]; then
+  build="${TSAN_BUILD_DIR:-build-tsan}"
+  configure "$build" thread
+  targets=(core_test metrics_test http_test)
+  e2e=0
+  if [ "$servers" = 1 ]; then e2e=1; targets+=(order-status-service outbox-relay consumer_e2e_test); fi
+  log "TSan: building ${targets[*]} in $build"
+  cmake --build "$build" -j "$(nproc)" --target "${targets[@]}"
+  timing "TSan build"
+  # GCC 12's TSan runtime expects the old mmap layout; kernels with more address-space
+  # randomization bits make it abort at start ("unexpected memory mapping"). Run without
+  # randomization when setarch can (it can as root and in most containers).
+  run=()
+  if setarch "$(uname -m)" -R true 2>/dev/null; then run=(setarch "$(uname -m)" -R); fi
+  (cd "$build" && "${run[@]}" ctest --output-on-failure --timeout 300 -L unit)
+  timing "TSan unit tests"
+  if [ "$e2e" = 1 ]; then
+    filter='^Consumer\.ThreeInstancesOneKilledEveryOrderCorrectNothingTwice$'
+    [ "$full" = 1 ] && filter='^Consumer\.(TenThousandEventsTwiceShuffledAreEachAppliedOnce|ThreeInstancesOneKilledEveryOrderCorrectNothingTwice)$'
+    filter="${OSS_TSAN_E2E_FILTER:-$filter}"
+    log "TSan end-to-end: $filter"
+    (cd "$build" && "${run[@]}" ctest --output-on-failure --timeout 900 -L integration -R "$filter")
+    timing "TSan end-to-end tests"
+  fi
+fi
+log "no sanitizer reports"
