@@ -80,8 +80,8 @@ FlagValues parse_flags(const std::vector<FlagSpec>& specs, const std::vector<std
       if (env != nullptr) {
         if (auto it = env->find(s.env); it != env->end()) v = it->second;
       } else {
-        // Flags are parsed at startup, before any thread starts.
-        const char* e = std::getenv(s.env.c_str());  // NOLINT(concurrency-mt-unsafe): see above
+        // NOLINTNEXTLINE(concurrency-mt-unsafe): flags are parsed at startup, before any thread
+        const char* e = std::getenv(s.env.c_str());
         if (e != nullptr) v = e;
       }
       if (v && !v->empty()) {

@@ -23,9 +23,8 @@ namespace oss::testing {
 namespace {
 
 std::string required_env(const char* name) {
-  // The tests never change the environment (no setenv outside SetUpTestSuite), so reading
-  // it from test threads is safe.
-  const char* v = std::getenv(name);  // NOLINT(concurrency-mt-unsafe): see above
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): tests change the environment only before any thread
+  const char* v = std::getenv(name);
   if (v == nullptr || *v == '\0') {
     ADD_FAILURE() << name << " is not set: run the tests through scripts/test.sh (it starts PostgreSQL and "
                   << "RabbitMQ and exports the addresses), or `source .run/servers/env` after scripts/servers.sh start";
@@ -87,7 +86,8 @@ std::uint16_t free_port() {
 
 Process::Process(const std::string& program, const std::vector<std::string>& args,
                  const std::map<std::string, std::string>& env) {
-  const char* tmp = std::getenv("OSS_TEST_LOG_DIR");  // NOLINT(concurrency-mt-unsafe): see required_env
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): tests change the environment only before any thread
+  const char* tmp = std::getenv("OSS_TEST_LOG_DIR");
   log_path_ = std::string(tmp ? tmp : "/tmp") + "/" + unique_name(program.substr(program.rfind('/') + 1)) + ".log";
   std::vector<std::string> argv_s{program};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
