@@ -1,5 +1,6 @@
 #include "api/http_api.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <variant>
 
@@ -142,12 +143,12 @@ processing::HistoryRow correction_row(store::PgOrderStore& s, const std::string&
   const auto history = s.history(id);
   // Newest first. (Reverse iterators, not std::ranges::reverse_view: clang-tidy's clang 14
   // cannot compile libstdc++ 12's <ranges>.)
-  for (auto it = history.rbegin(); it != history.rend(); ++it) {
-    const auto& h = *it;
-    if (h.source == "operator" && h.actor == actor && h.to_status == after.status && !h.event_id)
-      return {id, h.from_status, h.to_status, std::nullopt, h.source, std::nullopt, h.occurred_at,
-              h.actor, h.reason};
-  }
+  const auto it = std::find_if(history.rbegin(), history.rend(), [&](const auto& h) {
+    return h.source == "operator" && h.actor == actor && h.to_status == after.status && !h.event_id;
+  });
+  if (it != history.rend())
+    return {id, it->from_status, it->to_status, std::nullopt, it->source, std::nullopt, it->occurred_at,
+            it->actor, it->reason};
   return {id, before, after.status, std::nullopt, "operator", std::nullopt, after.status_entered_at, actor, reason};
 }
 
