@@ -26,7 +26,8 @@ timing "build"
 servers_dir="$root/.run/test-servers"
 export OSS_TEST_LOG_DIR="$root/.run/test-logs"
 mkdir -p "$OSS_TEST_LOG_DIR"
-cleanup() { scripts/servers.sh stop "$servers_dir" >/dev/null 2>&1 || true; }
+# Absolute path: a failing step leaves the shell in the build directory.
+cleanup() { "$root/scripts/servers.sh" stop "$servers_dir" >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 log "starting PostgreSQL and RabbitMQ in $servers_dir"
 scripts/servers.sh start "$servers_dir"
