@@ -265,7 +265,8 @@ node_await() {
     if node_ctl "$1" await_startup --timeout 5 >/dev/null 2>&1; then return 0; fi
     sleep 0.5
   done
-  log "RabbitMQ node $1 did not start; see $dir/rabbit$1/log"
+  log "RabbitMQ node $1 did not start; see $dir/rabbit$1/log (its tail follows: the directory may be removed by the caller)"
+  tail -n 30 "$dir/rabbit$1/log"/*.log >&2 2>/dev/null || true
   return 1
 }
 
