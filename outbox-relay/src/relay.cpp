@@ -51,7 +51,12 @@ void Relay::run(const std::atomic<bool>& stop) {
       if (!healthy_.load()) log->info("msg=\"database and broker reachable; publishing\"");
       healthy_ = true;
       backoff.reset();
-      if (n < options_.batch_size && !stop.load()) store().wait_for_commit(options_.poll_interval);
+      // Sleep (until a NOTIFY or the poll interval) only after a cycle that found nothing:
+      // rows committed while the last cycle waited for its confirms are fetched at once instead
+      // of a poll interval later. With `outbox.notify = off` this took a 10 ms wait out of
+      // every cycle at 2,000 events/s (docs/performance.md). A cycle whose rows are all held
+      // (not due, or waiting for a predecessor) handles nothing, so this never spins.
+      if (n == 0 && !stop.load()) store().wait_for_commit(options_.poll_interval);
     } catch (const BrokerUnavailable& e) {
       healthy_ = false;
       const auto delay = backoff.next();

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -87,6 +88,12 @@ class FakeOutboxStore final : public OutboxStore {
   const std::vector<RowFailure>& failures() const { return failures_; }
   int rebalance_calls() const { return rebalance_calls_; }
   int fetch_calls() const { return fetch_calls_; }
+  /// How often the relay went to sleep waiting for a commit (a NOTIFY or its poll interval).
+  int wait_calls() const { return wait_calls_; }
+  /// Called at each wait_for_commit / after each mark_published (e.g. to stop Relay::run, or to
+  /// commit a row "while the relay waits for its confirms").
+  void on_wait(std::function<void()> f) { on_wait_ = std::move(f); }
+  void on_mark(std::function<void()> f) { on_mark_ = std::move(f); }
 
   // ---- OutboxStore ---------------------------------------------------------------------
   std::vector<int> rebalance() override {
@@ -117,6 +124,7 @@ class FakeOutboxStore final : public OutboxStore {
   void mark_published(const std::vector<std::int64_t>& positions) override {
     mark_calls_.push_back(positions);
     for (auto p : positions) find(p).published = true;
+    if (on_mark_) on_mark_();
   }
 
   std::size_t record_failures(const std::vector<RowFailure>& failures, int max_attempts,
@@ -142,7 +150,11 @@ class FakeOutboxStore final : public OutboxStore {
     return parked;
   }
 
-  bool wait_for_commit(std::chrono::milliseconds) override { return false; }
+  bool wait_for_commit(std::chrono::milliseconds) override {
+    ++wait_calls_;
+    if (on_wait_) on_wait_();
+    return false;
+  }
 
   BacklogStats backlog() override {
     BacklogStats stats;
@@ -181,6 +193,8 @@ class FakeOutboxStore final : public OutboxStore {
   std::vector<RowFailure> failures_;
   int rebalance_calls_ = 0;
   int fetch_calls_ = 0;
+  int wait_calls_ = 0;
+  std::function<void()> on_wait_, on_mark_;
 };
 
 /// Forwards every call to a store the test keeps (the relay owns the proxy, not the fake).

@@ -5,6 +5,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <future>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -389,6 +391,46 @@ TEST_F(RelayTest, PoisonRowIsParkedAfterMaxAttemptsWhileOthersFlow) {
   EXPECT_EQ(store_.attempts(poison), 2);
   EXPECT_THAT(store_.published_positions(), ElementsAre(1, 3));
   EXPECT_THAT(metrics_text(), HasSubstr("outbox_relay_parked_total 1\n"));
+}
+
+// Relay::run sleeps (NOTIFY or poll interval) only after a cycle that handled nothing: a row
+// committed while a cycle waited for its confirms goes out in the very next cycle.
+TEST_F(RelayTest, RowCommittedDuringACycleIsFetchedAtOnceAndTheRelaySleepsOnlyWhenIdle) {
+  store_.add("crm", "A");
+  store_.add("crm", "B");
+  bool committed = false;
+  store_.on_mark([&] {
+    if (!committed) store_.add("mes", "C");  // commits while batch 1 is being confirmed
+    committed = true;
+  });
+  std::atomic<bool> stop{false};
+  store_.on_wait([&] { stop = true; });
+
+  relay().run(stop);
+
+  EXPECT_THAT(publisher_.batches(), ElementsAre(ElementsAre(1, 2), ElementsAre(3)));
+  EXPECT_THAT(store_.published_positions(), ElementsAre(1, 2, 3));
+  EXPECT_EQ(store_.wait_calls(), 1) << "one sleep, after the cycle that found nothing";
+  EXPECT_EQ(store_.fetch_calls(), 3);
+}
+
+// The other side: rows that are fetched but held (waiting for their retry time) count as
+// nothing handled, so the relay sleeps instead of spinning over them.
+TEST_F(RelayTest, HeldRowsDoNotKeepTheRelaySpinning) {
+  const auto bad = store_.add("crm", "A");
+  publisher_.return_as_unroutable(FakeOutboxStore::event_id_for(bad));
+  std::atomic<bool> stop{false};
+  store_.on_wait([&] { stop = true; });
+  // Guard: a spinning relay never calls wait_for_commit; stop it and fail instead of hanging.
+  auto done = std::async(std::launch::async, [&] { relay().run(stop); });
+  const bool finished = done.wait_for(30s) == std::future_status::ready;
+  stop = true;
+  done.wait();
+
+  ASSERT_TRUE(finished) << "the relay kept cycling over a held row without sleeping";
+  EXPECT_EQ(store_.attempts(bad), 1);
+  EXPECT_EQ(publisher_.batches().size(), 1u) << "the held row is not published again before its retry time";
+  EXPECT_EQ(store_.wait_calls(), 1);
 }
 
 }  // namespace
