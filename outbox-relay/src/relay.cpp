@@ -4,6 +4,7 @@
 #include <map>
 #include <set>
 #include <tuple>
+#include <type_traits>
 #include <thread>
 
 #include "oss/core/logging.hpp"
@@ -20,6 +21,22 @@ struct BrokerUnavailable : std::runtime_error {
       : std::runtime_error(what), kind(std::move(fault_kind)) {}
   std::string kind;  // connection | channel | confirm_timeout | nacked
 };
+
+/// Runs f and records how long it took in h (not when it throws: the error path is counted
+/// elsewhere).
+template <typename F>
+auto timed(metrics::Histogram& h, F&& f) -> decltype(f()) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto observe = [&] { h.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()); };
+  if constexpr (std::is_void_v<decltype(f())>) {
+    f();
+    observe();
+  } else {
+    auto r = f();
+    observe();
+    return r;
+  }
+}
 
 }  // namespace
 
@@ -83,7 +100,7 @@ std::size_t Relay::run_once() {
   const auto now = std::chrono::steady_clock::now();
   if (now - last_rebalance_ >= options_.rebalance_interval) {
     const auto before = s.owned().size();
-    const auto owned = s.rebalance();
+    const auto owned = timed(metrics_.rebalance_seconds, [&] { return s.rebalance(); });
     metrics_.partitions_owned.set(static_cast<double>(owned.size()));
     if (owned.size() != before)
       core::logger("relay")->info("msg=\"partitions rebalanced\" owned={} before={}", owned.size(), before);
@@ -106,7 +123,7 @@ std::size_t Relay::run_once() {
       // Keep up to pipeline_depth batches published ahead of their confirms: the next batch is
       // fetched and sent while the broker confirms the previous ones.
       while (more && in_flight.size() < options_.pipeline_depth && batches < options_.max_batches_per_cycle) {
-        const auto rows = s.fetch(options_.batch_size, after);
+        const auto rows = timed(metrics_.fetch_seconds, [&] { return s.fetch(options_.batch_size, after); });
         more = rows.size() == options_.batch_size;
         if (rows.empty()) break;
         after = rows.back().position;
@@ -126,7 +143,7 @@ std::size_t Relay::run_once() {
           ready.push_back(r);
         }
         if (ready.empty()) continue;
-        publisher_.send(ready);
+        timed(metrics_.send_seconds, [&] { publisher_.send(ready); });
         in_flight.push_back({std::move(ready), std::chrono::steady_clock::now()});
         ++batches;
       }
@@ -249,13 +266,17 @@ void Relay::note_broker_fault(const std::string& kind) {
 void Relay::housekeeping(bool force) {
   const auto now = std::chrono::steady_clock::now();
   if (force || now - last_stats_ >= options_.stats_interval) {
-    store().prepare_archive();
-    metrics_.backlog(store().backlog());
+    timed(metrics_.housekeeping_seconds, [&] {
+      store().prepare_archive();
+      metrics_.backlog(store().backlog());
+    });
     last_stats_ = now;
   }
   if (force || now - last_purge_ >= options_.purge_interval) {
     last_purge_ = now;
-    const auto n = store().purge_published(options_.retention, 5000, std::chrono::milliseconds(2000));
+    const auto n = timed(metrics_.housekeeping_seconds, [&] {
+      return store().purge_published(options_.retention, 5000, std::chrono::milliseconds(2000));
+    });
     if (n > 0) {
       metrics_.purged.inc(static_cast<double>(n));
       core::logger("relay")->info("msg=\"purged published rows past retention\" rows={}", n);

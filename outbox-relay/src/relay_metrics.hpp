@@ -25,6 +25,13 @@ class RelayMetrics {
   metrics::Histogram& confirm_latency;      // publish of a batch → its last confirm, seconds
   metrics::Histogram& commit_to_confirm;    // occurred_at (emit) → confirm, seconds
   metrics::Histogram& batch_size;
+  /// Time spent outside publish/confirm, by step: fetch (one query), rebalance (partition
+  /// locks), housekeeping (archive partitions, backlog stats, retention). A latency spike that
+  /// the confirm histogram does not explain shows up here.
+  metrics::Histogram& fetch_seconds;
+  metrics::Histogram& send_seconds;  // writing a batch to the broker (blocks under its flow control)
+  metrics::Histogram& rebalance_seconds;
+  metrics::Histogram& housekeeping_seconds;
   metrics::Gauge& partitions_owned;
   metrics::Gauge& parked_rows;
   void backlog(const BacklogStats& stats);
