@@ -76,6 +76,11 @@ TEST_F(RelayTest, PublishesAllRowsInPositionOrderAndMarksThem) {
   EXPECT_THAT(text, HasSubstr("outbox_relay_published_total{source=\"crm\"} 3\n"));
   EXPECT_THAT(text, HasSubstr("outbox_relay_published_total{source=\"mes\"} 2\n"));
   EXPECT_THAT(text, HasSubstr("outbox_relay_partitions_owned 4\n"));
+  // One cycle: one rebalance, one fetch, one batch written to the broker.
+  EXPECT_THAT(text, HasSubstr("outbox_relay_step_seconds_count{step=\"rebalance\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("outbox_relay_step_seconds_count{step=\"fetch\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("outbox_relay_step_seconds_count{step=\"send\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("outbox_relay_step_seconds_count{step=\"housekeeping\"} 0\n"));
 
   // Nothing left: the next cycle publishes nothing and the factory is not called again.
   EXPECT_EQ(relay().run_once(), 0u);
