@@ -35,7 +35,11 @@ nlohmann::json opt(const std::optional<std::string>& v) { return v ? nlohmann::j
 
 std::vector<DeadLetter> list(pqxx::connection& conn, const ListFilter& filter) {
   pqxx::read_transaction tx(conn);
-  std::string sql = std::string("SELECT ") + kColumns + " FROM oss.dead_letters WHERE id > $1";
+  // Appended piecewise: GCC 12 reports a false -Warray-bounds inside libstdc++ for
+  // std::string("..") + const char* + ".." at -O2 (GCC PR105651 family).
+  std::string sql = "SELECT ";
+  sql += kColumns;
+  sql += " FROM oss.dead_letters WHERE id > $1";
   if (!filter.include_replayed) sql += " AND replayed_at IS NULL";
   if (filter.reason) sql += " AND reason = $3";
   sql += " ORDER BY id LIMIT $2";

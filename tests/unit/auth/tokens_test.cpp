@@ -98,8 +98,11 @@ TEST(TokenSet, RejectsBadFilesWithTheExactProblem) {
             "[0].role: unknown role \"admin\" (expected \"viewer\" or \"operator\")");
   EXPECT_NE(error_of(tokens_json(entry("a", "viewer", "abc"))).find("[0].sha256: expected 64 hexadecimal digits"),
             std::string::npos);
-  EXPECT_NE(error_of(tokens_json(entry("a", "viewer", std::string(63, 'a') + "g"))).find("[0].sha256"),
-            std::string::npos);
+  // 63 hex digits and a 'g' (built in place: GCC 12 misreports std::string(n, c) + "g" under
+  // -Warray-bounds, see cmake/Pch.cmake).
+  std::string not_hex(64, 'a');
+  not_hex.back() = 'g';
+  EXPECT_NE(error_of(tokens_json(entry("a", "viewer", not_hex))).find("[0].sha256"), std::string::npos);
   EXPECT_EQ(error_of(R"([{"name": "a", "role": "viewer", "sha256": ")" + good + R"(", "token": "plain"}])"),
             "[0].token: unknown key (expected name, role, sha256)");
   EXPECT_EQ(error_of(R"([{"name": 5, "role": "viewer", "sha256": ")" + good + R"("}])"),
