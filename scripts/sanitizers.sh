@@ -16,6 +16,9 @@
 #       and end-to-end test, the reliability scenarios included: about 3x slower than plain),
 #       and under TSan one more consumer end-to-end test (10,000 events twice, shuffled).
 #   --asan-only | --tsan-only      one of the two.
+#   --build-only                   configure and build the trees, run nothing (scripts/test.sh
+#       runs this in the background at the lowest CPU priority while the plain tests run; the
+#       later run finds the trees up to date).
 #
 # End-to-end tests need the servers of scripts/servers.sh in the environment (OSS_TEST_*);
 # without them only the unit tests run. Environment: ASAN_BUILD_DIR (build-asan),
@@ -23,13 +26,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-full=0 asan=1 tsan=1
+full=0 asan=1 tsan=1 build_only=0
 for a in "$@"; do
   case "$a" in
     --full) full=1 ;;
     --asan-only) tsan=0 ;;
     --tsan-only) asan=0 ;;
-    *) echo "usage: scripts/sanitizers.sh [--full] [--asan-only|--tsan-only]" >&2; exit 2 ;;
+    --build-only) build_only=1 ;;
+    *) echo "usage: scripts/sanitizers.sh [--full] [--asan-only|--tsan-only] [--build-only]" >&2; exit 2 ;;
   esac
 done
 log() { printf '[sanitizers] %s\n' "$*" >&2; }
@@ -70,6 +74,9 @@ if [ "$asan" = 1 ]; then
     cmake --build "$build" -j "$(nproc)" --target "${targets[@]}"
   fi
   timing "ASan+UBSan build"
+fi
+if [ "$asan" = 1 ] && [ "$build_only" = 0 ]; then
+  build="${ASAN_BUILD_DIR:-build-asan}"
   (cd "$build" && ctest --output-on-failure --timeout 300 -j "$(nproc)" -L unit)
   timing "ASan+UBSan unit tests"
   if [ "$servers" = 1 ]; then
@@ -88,11 +95,13 @@ if [ "$tsan" = 1 ]; then
   build="${TSAN_BUILD_DIR:-build-tsan}"
   configure "$build" thread
   targets=(core_test metrics_test http_test)
-  e2e=0
-  if [ "$servers" = 1 ]; then e2e=1; targets+=(order-status-service outbox-relay consumer_e2e_test); fi
+  [ "$servers" = 1 ] && targets+=(order-status-service outbox-relay consumer_e2e_test)
   log "TSan: building ${targets[*]} in $build"
   cmake --build "$build" -j "$(nproc)" --target "${targets[@]}"
   timing "TSan build"
+fi
+if [ "$tsan" = 1 ] && [ "$build_only" = 0 ]; then
+  build="${TSAN_BUILD_DIR:-build-tsan}"
   # GCC 12's TSan runtime expects the old mmap layout; kernels with more address-space
   # randomization bits make it abort at start ("unexpected memory mapping"). Run without
   # randomization when setarch can (it can as root and in most containers).
@@ -100,7 +109,7 @@ if [ "$tsan" = 1 ]; then
   if setarch "$(uname -m)" -R true 2>/dev/null; then run=(setarch "$(uname -m)" -R); fi
   (cd "$build" && "${run[@]}" ctest --output-on-failure --timeout 300 -L unit)
   timing "TSan unit tests"
-  if [ "$e2e" = 1 ]; then
+  if [ "$servers" = 1 ]; then
     filter='^Consumer\.ThreeInstancesOneKilledEveryOrderCorrectNothingTwice$'
     [ "$full" = 1 ] && filter='^Consumer\.(TenThousandEventsTwiceShuffledAreEachAppliedOnce|ThreeInstancesOneKilledEveryOrderCorrectNothingTwice)$'
     filter="${OSS_TSAN_E2E_FILTER:-$filter}"
@@ -109,4 +118,4 @@ if [ "$tsan" = 1 ]; then
     timing "TSan end-to-end tests"
   fi
 fi
-log "no sanitizer reports"
+if [ "$build_only" = 1 ]; then log "sanitizer trees built"; else log "no sanitizer reports"; fi
