@@ -26,12 +26,8 @@ timing "build"
 servers_dir="$root/.run/test-servers"
 export OSS_TEST_LOG_DIR="$root/.run/test-logs"
 mkdir -p "$OSS_TEST_LOG_DIR"
-bg_pid=""
 # Absolute path: a failing step leaves the shell in the build directory.
-cleanup() {
-  if [ -n "$bg_pid" ]; then kill -- -"$bg_pid" 2>/dev/null || true; fi
-  "$root/scripts/servers.sh" stop "$servers_dir" >/dev/null 2>&1 || true
-}
+cleanup() { "$root/scripts/servers.sh" stop "$servers_dir" >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 log "starting PostgreSQL and RabbitMQ in $servers_dir"
 scripts/servers.sh start "$servers_dir"
@@ -43,17 +39,6 @@ if [ "$#" -gt 0 ]; then
   ctest --output-on-failure --timeout 900 "$@"
   exit $?
 fi
-# The sanitizer trees and the fuzzers are built in the background, at the lowest CPU priority,
-# while the plain tests run: those mostly wait for servers, child programs and faults (about
-# 10 of their 16 minutes), so the two compilers get the idle cores and the tests keep theirs
-# (nice 19 against 0 is a 1:68 CPU share under contention). This took 7 minutes off CI.
-bg_log="$OSS_TEST_LOG_DIR/background-build.log"
-log "building the sanitizer trees and the fuzzers in the background (nice 19, log: $bg_log)"
-# setsid: its own process group, so cleanup stops the compilers too.
-OSS_SANITIZERS="${OSS_SANITIZERS:-1}" OSS_ROOT="$root" setsid -w nice -n 19 bash -c \
-  '{ [ "$OSS_SANITIZERS" = 0 ] || "$OSS_ROOT/scripts/sanitizers.sh" --build-only; } && "$OSS_ROOT/scripts/fuzz.sh" --build-only' \
-  >"$bg_log" 2>&1 &
-bg_pid=$!
 log "unit tests"
 ctest --output-on-failure --timeout 300 -j "$(nproc)" -L unit
 timing "unit tests"
@@ -61,14 +46,6 @@ log "integration and end-to-end tests (real servers; logs of started programs in
 ctest --output-on-failure --timeout 900 -L integration
 timing "integration and end-to-end tests"
 cd "$root"
-log "waiting for the background build (sanitizer trees, fuzzers)"
-if ! wait "$bg_pid"; then
-  tail -60 "$bg_log" >&2
-  log "the background build failed (whole log: $bg_log)"
-  exit 1
-fi
-bg_pid=""
-timing "rest of the background build"
 if [ "${OSS_SANITIZERS:-1}" != 0 ]; then
   log "sanitizers (scripts/sanitizers.sh): ASan+UBSan and TSan builds, tests under them"
   scripts/sanitizers.sh
