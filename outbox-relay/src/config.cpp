@@ -28,6 +28,7 @@ std::vector<core::FlagSpec> run_flags() {
       {"max-attempts", "RELAY_MAX_ATTEMPTS", "broker refusals before a row is parked", "10"},
       {"broker-settle", "RELAY_BROKER_SETTLE", "after a broker fault, refusals within this window are retried without counting toward --max-attempts (a recovering broker may return or nack messages)", "30s"},
       {"retention", "RELAY_RETENTION", "how long published rows are kept in outbox.events_archive (reconcile reads them; dropped a partition at a time, at most retention/8 late)", "24h"},
+      {"vacuum-after", "RELAY_VACUUM_AFTER", "VACUUM outbox.events after this many rows published by this relay, at most every 2 s (dead index entries of published rows slow every fetch until vacuumed); 0: leave it to autovacuum", "20000"},
       {"poll-interval", "RELAY_POLL_INTERVAL", "polling safety net when no NOTIFY arrives (also the wake-up when outbox.notify = off)", "100ms"},
       log_level_flag(),
   };
@@ -48,6 +49,7 @@ RelayConfig parse_run_config(const core::FlagValues& f) {
   c.options.max_attempts = static_cast<int>(f.get_int("max-attempts", 1, 1000));
   c.options.broker_settle = f.get_duration("broker-settle");
   c.options.retention = f.get_duration("retention");
+  c.options.vacuum_after_rows = static_cast<std::size_t>(f.get_int("vacuum-after", 0, 100'000'000));
   c.options.poll_interval = f.get_duration("poll-interval");
   if (c.options.poll_interval.count() < 10) throw core::UsageError("--poll-interval: at least 10ms");
   return c;

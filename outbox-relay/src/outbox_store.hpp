@@ -61,6 +61,9 @@ class OutboxStore {
   /// by PostgreSQL's row estimate).
   virtual std::int64_t purge_published(std::chrono::milliseconds retention, std::size_t batch,
                                        std::chrono::milliseconds budget) = 0;
+  /// Vacuums the hot table (outbox.events) so that the dead index entries of moved or marked
+  /// rows stop costing every fetch; skipped when another session holds the table's vacuum lock.
+  virtual void vacuum() {}
 };
 
 }  // namespace oss::relay

@@ -192,6 +192,14 @@ void PgOutboxStore::mark_published(const std::vector<std::int64_t>& positions) {
   in_place_rows_ = true;
 }
 
+void PgOutboxStore::vacuum() {
+  // Outside a transaction block (nontransaction: autocommit). SKIP_LOCKED: another relay's
+  // vacuum (or autovacuum) already holds the table; that one does the job. A role that does not
+  // own the table gets a WARNING and nothing happens (autovacuum remains; docs/scaling.md).
+  pqxx::nontransaction tx(conn());
+  tx.exec("VACUUM (SKIP_LOCKED) outbox.events");
+}
+
 void PgOutboxStore::prepare_archive() {
   if (!archive_) return;
   const auto width = fmt::format("{} seconds", archive_width_.count());

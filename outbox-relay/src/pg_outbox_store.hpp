@@ -36,6 +36,7 @@ class PgOutboxStore final : public OutboxStore {
   std::vector<int> owned() const override { return {owned_.begin(), owned_.end()}; }
   std::vector<OutboxRow> fetch(std::size_t limit, std::int64_t after_position = 0) override;
   void mark_published(const std::vector<std::int64_t>& positions) override;
+  void vacuum() override;
   std::size_t record_failures(const std::vector<RowFailure>& failures, int max_attempts,
                               std::chrono::milliseconds retry_after) override;
   bool wait_for_commit(std::chrono::milliseconds timeout) override;

@@ -24,6 +24,13 @@ struct RelayOptions {
   std::chrono::milliseconds retry_after{2000};         // first retry delay of a refused row (doubles, up to 2^10 x)
   std::chrono::milliseconds retention{24 * 3600 * 1000};  // published rows kept this long (reconcile reads them)
   std::chrono::milliseconds purge_interval{60'000};
+  /// VACUUM outbox.events after this many rows were marked published by this relay (0: never),
+  /// once caught up (a cycle found less than a batch).
+  /// Every published row leaves a dead entry in the pending index that each cycle's first
+  /// fetch walks over until a vacuum removes it; autovacuum visits a database at most once a
+  /// minute (docs/performance.md, "dead index entries").
+  std::size_t vacuum_after_rows = 20'000;
+  std::chrono::milliseconds vacuum_min_interval{2'000};
   std::chrono::milliseconds backoff_initial{200};      // dependency outages
   std::chrono::milliseconds backoff_max{10'000};
   /// After a broker fault, refusals (returned, nacked, refused alone) are retried without an
@@ -70,7 +77,9 @@ class Relay {
   RelayMetrics& metrics_;
   RelayOptions options_;
   std::atomic<bool> healthy_{false};
-  std::chrono::steady_clock::time_point last_rebalance_{}, last_stats_{}, last_purge_{};
+  std::chrono::steady_clock::time_point last_rebalance_{}, last_stats_{}, last_purge_{}, last_vacuum_{};
+  std::size_t marked_since_vacuum_ = 0;
+  bool caught_up_ = false;  // the last cycle found less than a full batch
   /// When the broker last failed us (lost connection, closed channel, confirm timeout, a batch
   /// nacked whole); refusals within options_.broker_settle of it are not charged.
   std::optional<std::chrono::steady_clock::time_point> last_broker_fault_;

@@ -8,6 +8,8 @@ RelayMetrics::RelayMetrics(metrics::Registry& registry)
           "outbox_relay_republished_after_fault_total",
           "Rows published again after a broker fault left their confirm unknown (possible duplicates)")),
       purged(registry.counter("outbox_relay_purged_rows_total", "Published rows removed by retention")),
+      vacuums(registry.counter("outbox_relay_vacuums_total",
+                               "VACUUMs of outbox.events run by this relay (--vacuum-after rows published)")),
       confirm_latency(registry.histogram("outbox_relay_confirm_latency_seconds",
                                          "Time from publishing a batch to its broker confirm",
                                          metrics::latency_buckets_seconds())),

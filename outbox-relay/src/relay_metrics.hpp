@@ -22,6 +22,7 @@ class RelayMetrics {
   metrics::Counter& parked;
   metrics::Counter& retried_after_fault;   // rows re-published after a fault: possible duplicates
   metrics::Counter& purged;
+  metrics::Counter& vacuums;
   metrics::Histogram& confirm_latency;      // publish of a batch → its last confirm, seconds
   metrics::Histogram& commit_to_confirm;    // occurred_at (emit) → confirm, seconds
   metrics::Histogram& batch_size;

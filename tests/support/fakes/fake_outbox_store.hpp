@@ -90,6 +90,7 @@ class FakeOutboxStore final : public OutboxStore {
   int fetch_calls() const { return fetch_calls_; }
   /// How often the relay went to sleep waiting for a commit (a NOTIFY or its poll interval).
   int wait_calls() const { return wait_calls_; }
+  int vacuum_calls() const { return vacuum_calls_; }
   /// Called at each wait_for_commit / after each mark_published (e.g. to stop Relay::run, or to
   /// commit a row "while the relay waits for its confirms").
   void on_wait(std::function<void()> f) { on_wait_ = std::move(f); }
@@ -120,6 +121,8 @@ class FakeOutboxStore final : public OutboxStore {
     }
     return out;
   }
+
+  void vacuum() override { ++vacuum_calls_; }
 
   void mark_published(const std::vector<std::int64_t>& positions) override {
     mark_calls_.push_back(positions);
@@ -194,6 +197,7 @@ class FakeOutboxStore final : public OutboxStore {
   int rebalance_calls_ = 0;
   int fetch_calls_ = 0;
   int wait_calls_ = 0;
+  int vacuum_calls_ = 0;
   std::function<void()> on_wait_, on_mark_;
 };
 
@@ -207,6 +211,7 @@ class ForwardingOutboxStore final : public OutboxStore {
     return target_.fetch(limit, after_position);
   }
   void mark_published(const std::vector<std::int64_t>& positions) override { target_.mark_published(positions); }
+  void vacuum() override { target_.vacuum(); }
   std::size_t record_failures(const std::vector<RowFailure>& failures, int max_attempts,
                               std::chrono::milliseconds retry_after) override {
     return target_.record_failures(failures, max_attempts, retry_after);

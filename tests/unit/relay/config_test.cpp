@@ -45,6 +45,14 @@ TEST(RelayConfigTest, DefaultsAreTheDocumentedOnes) {
   EXPECT_EQ(c.options.broker_settle, 30s);
   EXPECT_EQ(c.options.retention, 24h);
   EXPECT_EQ(c.options.poll_interval, 100ms);
+  EXPECT_EQ(c.options.vacuum_after_rows, 20000U);
+}
+
+TEST(RelayConfigTest, VacuumAfterFromTheFlagOrTheEnvironmentAndZeroTurnsItOff) {
+  EXPECT_EQ(parse({"--vacuum-after", "5000"}).options.vacuum_after_rows, 5000U);
+  EXPECT_EQ(parse({}, {{"RELAY_VACUUM_AFTER", "0"}}).options.vacuum_after_rows, 0U);
+  EXPECT_THAT(usage_error({"--vacuum-after", "-1"}), HasSubstr("--vacuum-after"));
+  EXPECT_THAT(usage_error({"--vacuum-after", "often"}), HasSubstr("--vacuum-after"));
 }
 
 TEST(RelayConfigTest, BrokerSettleFromTheFlag) {

@@ -438,5 +438,43 @@ TEST_F(RelayTest, HeldRowsDoNotKeepTheRelaySpinning) {
   EXPECT_EQ(store_.wait_calls(), 1);
 }
 
+// Published rows leave dead entries in the pending index that every cycle's first fetch walks
+// over: the relay vacuums the hot table after --vacuum-after rows it marked, not before.
+TEST_F(RelayTest, VacuumsTheHotTableAfterEnoughRowsWerePublished) {
+  options_.vacuum_after_rows = 3;
+  options_.vacuum_min_interval = 0ms;
+  options_.batch_size = 2;
+  std::atomic<bool> stop{false};
+  // Each run: a cycle that publishes, one that finds nothing (caught up) and sleeps, then the
+  // next loop's housekeeping (where the vacuum happens), a second empty cycle and sleep: stop.
+  int waits = 0;
+  store_.on_wait([&] {
+    if (++waits % 2 == 0) stop = true;
+  });
+  store_.add("crm", "A");
+  store_.add("crm", "B");
+  relay().run(stop);
+  EXPECT_THAT(store_.published_positions(), ElementsAre(1, 2));
+  EXPECT_EQ(store_.vacuum_calls(), 0) << "2 rows published, threshold 3";
+
+  for (const char* agg : {"C", "D", "E", "F", "G"}) store_.add("mes", agg);
+  stop = false;
+  relay().run(stop);
+  EXPECT_EQ(store_.published_positions().size(), 7u);
+  EXPECT_EQ(store_.vacuum_calls(), 1) << "7 rows since the last vacuum: one vacuum, then the count starts again";
+  EXPECT_THAT(metrics_text(), HasSubstr("outbox_relay_vacuums_total 1\n"));
+}
+
+TEST_F(RelayTest, VacuumAfterZeroLeavesTheTableToAutovacuum) {
+  options_.vacuum_after_rows = 0;
+  options_.vacuum_min_interval = 0ms;
+  std::atomic<bool> stop{false};
+  store_.on_wait([&] { stop = true; });
+  for (int i = 0; i < 50; ++i) store_.add("crm", "A" + std::to_string(i));
+  relay().run(stop);
+  EXPECT_EQ(store_.published_positions().size(), 50u);
+  EXPECT_EQ(store_.vacuum_calls(), 0);
+}
+
 }  // namespace
 }  // namespace oss::relay
