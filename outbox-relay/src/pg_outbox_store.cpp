@@ -193,9 +193,24 @@ void PgOutboxStore::mark_published(const std::vector<std::int64_t>& positions) {
 }
 
 void PgOutboxStore::vacuum() {
+  // PostgreSQL 15 lets the table's owner, the database's owner or a superuser vacuum; anyone
+  // else gets a WARNING per call and nothing happens. A least-privilege relay role
+  // (docs/security.md) is asked once and then leaves the table to autovacuum (docs/scaling.md).
+  if (!may_vacuum_) {
+    pqxx::nontransaction q(conn());
+    may_vacuum_ = q.exec("SELECT pg_has_role(current_user, c.relowner, 'USAGE') "
+                         "    OR pg_has_role(current_user, d.datdba, 'USAGE') "
+                         "    OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) "
+                         "FROM pg_class c, pg_database d "
+                         "WHERE c.oid = 'outbox.events'::regclass AND d.datname = current_database()")[0][0]
+                      .as<bool>();
+    if (!*may_vacuum_)
+      core::logger("relay")->info(
+          "msg=\"this role does not own outbox.events; leaving its vacuum to autovacuum (--vacuum-after)\"");
+  }
+  if (!*may_vacuum_) return;
   // Outside a transaction block (nontransaction: autocommit). SKIP_LOCKED: another relay's
-  // vacuum (or autovacuum) already holds the table; that one does the job. A role that does not
-  // own the table gets a WARNING and nothing happens (autovacuum remains; docs/scaling.md).
+  // vacuum (or autovacuum) holds the table and does the job.
   pqxx::nontransaction tx(conn());
   tx.exec("VACUUM (SKIP_LOCKED) outbox.events");
 }

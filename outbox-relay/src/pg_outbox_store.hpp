@@ -1,5 +1,6 @@
 #pragma once
 #include <memory>
+#include <optional>
 #include <pqxx/pqxx>
 #include <random>
 #include <set>
@@ -68,6 +69,7 @@ class PgOutboxStore final : public OutboxStore {
   bool archive_ = false;
   bool in_place_rows_ = true;  // rows marked published in outbox.events may exist
   std::chrono::seconds archive_width_{3600};
+  std::optional<bool> may_vacuum_;  // asked once: does our role own outbox.events (or the database)?
 };
 
 }  // namespace oss::relay
