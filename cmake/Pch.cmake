@@ -29,17 +29,17 @@ function(oss_enable_pch)
   if(NOT OSS_PCH)
     return()
   endif()
-  set(_stub ${CMAKE_BINARY_DIR}/oss_pch_stub.cpp)
-  file(WRITE ${_stub} "// translation unit of the precompiled-header holder targets (cmake/Pch.cmake)\n")
-  add_library(oss_pch_product STATIC ${_stub})
+  # A precompiled header belongs to a target, and a target needs a source file: the holders are
+  # empty libraries that only build the headers the other targets reuse.
+  set(_holder_tu ${CMAKE_BINARY_DIR}/oss_pch_holder.cpp)
+  file(WRITE ${_holder_tu} "// the one source file of the precompiled-header holder targets (cmake/Pch.cmake)\n")
+  add_library(oss_pch_product STATIC ${_holder_tu})
   target_link_libraries(oss_pch_product PRIVATE ${_oss_pch_product_libs})
   target_precompile_headers(oss_pch_product PRIVATE ${_oss_pch_common})
-  set(_kinds product)
   if(OSS_BUILD_TESTS)
-    add_library(oss_pch_test STATIC ${_stub})
+    add_library(oss_pch_test STATIC ${_holder_tu})
     target_link_libraries(oss_pch_test PRIVATE ${_oss_pch_test_libs})
     target_precompile_headers(oss_pch_test PRIVATE ${_oss_pch_common} <gtest/gtest.h> <gmock/gmock.h>)
-    list(APPEND _kinds test)
   endif()
 
   # GCC 12 loses the "system header" mark of the headers it restores from a precompiled header,
