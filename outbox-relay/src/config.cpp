@@ -26,7 +26,7 @@ std::vector<core::FlagSpec> run_flags() {
       {"batch-size", "RELAY_BATCH_SIZE", "rows per batch (confirms pipelined per batch)", "500"},
       {"pipeline-depth", "RELAY_PIPELINE_DEPTH", "batches published ahead of their confirms", "4"},
       {"max-attempts", "RELAY_MAX_ATTEMPTS", "broker refusals before a row is parked", "10"},
-      {"broker-settle", "RELAY_BROKER_SETTLE", "after a broker fault, refusals within this window are retried without counting toward --max-attempts (a recovering broker may return or nack messages)", "30s"},
+      {"broker-settle", "RELAY_BROKER_SETTLE", "after a broker fault, refusals are retried without counting toward --max-attempts until the broker routes messages again and for this long after (a recovering broker may return or nack messages)", "30s"},
       {"retention", "RELAY_RETENTION", "how long published rows are kept in outbox.events_archive (reconcile reads them; dropped a partition at a time, at most retention/8 late)", "24h"},
       {"vacuum-after", "RELAY_VACUUM_AFTER", "VACUUM outbox.events after this many rows published by this relay, at most every 2 s (dead index entries of published rows slow every fetch until vacuumed); 0: leave it to autovacuum", "20000"},
       {"poll-interval", "RELAY_POLL_INTERVAL", "polling safety net when no NOTIFY arrives (also the wake-up when outbox.notify = off)", "100ms"},

@@ -8,11 +8,13 @@
 /// recovers) is retried with the loop's capped, jittered backoff for as long as it takes, and is
 /// counted in outbox_relay_broker_faults_total{kind} and logged — never charged to the row.
 ///
-/// The settle window: for --broker-settle (30 s) after any broker fault, no refusal is charged
-/// either (all are retried after the row's retry delay). A broker recovering from a crash may
-/// return messages as unroutable before its bindings are back, nack them while its queues
-/// recover, or close channels with odd codes; a row that truly cannot be published is still
-/// parked once the broker has been up for that long. Encoding failures always count.
+/// The settle window: after any broker fault no refusal is charged either (all are retried
+/// after the row's retry delay) until the broker has routed a message again, and then for
+/// --broker-settle (30 s). A broker recovering from a crash may return messages as unroutable
+/// before its bindings are back (for more than 20 s after a SIGKILL on a loaded host), nack
+/// them while its queues recover, or close channels with odd codes; a row that truly cannot be
+/// published is still parked once the broker has been routing for that long. Encoding failures
+/// always count.
 ///
 /// Row-specific (charged, outside the settle window):
 ///   - basic.return (312 NO_ROUTE, published mandatory): nothing is bound for its routing key;

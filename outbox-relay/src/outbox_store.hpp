@@ -61,9 +61,12 @@ class OutboxStore {
   /// by PostgreSQL's row estimate).
   virtual std::int64_t purge_published(std::chrono::milliseconds retention, std::size_t batch,
                                        std::chrono::milliseconds budget) = 0;
-  /// Vacuums the hot table (outbox.events) so that the dead index entries of moved or marked
-  /// rows stop costing every fetch; skipped when another session holds the table's vacuum lock.
-  virtual void vacuum() {}
+  /// Starts a vacuum of the hot table (outbox.events) so that the dead index entries of moved
+  /// or marked rows stop costing every fetch, without waiting for it: it runs on a connection
+  /// and thread of its own, and is skipped by PostgreSQL when another session holds the table's
+  /// vacuum lock. Returns false, starting nothing, while the previous one still runs or when
+  /// this role may not vacuum the table.
+  virtual bool vacuum() { return false; }
 };
 
 }  // namespace oss::relay

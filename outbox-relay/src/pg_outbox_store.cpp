@@ -192,7 +192,17 @@ void PgOutboxStore::mark_published(const std::vector<std::int64_t>& positions) {
   in_place_rows_ = true;
 }
 
-void PgOutboxStore::vacuum() {
+bool PgOutboxStore::vacuum() {
+  if (vacuum_done_.valid()) {
+    if (vacuum_done_.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return false;
+    try {
+      vacuum_done_.get();
+    } catch (const std::exception& e) {
+      // Not the relay's business to stop for: the next one gets a new connection.
+      core::logger("relay")->warn("msg=\"vacuum of outbox.events failed; will try again\" error={}", core::q(e.what()));
+      vacuum_conn_.reset();
+    }
+  }
   // PostgreSQL 15 lets the table's owner, the database's owner or a superuser vacuum; anyone
   // else gets a WARNING per call and nothing happens. A least-privilege relay role
   // (docs/security.md) is asked once and then leaves the table to autovacuum (docs/scaling.md).
@@ -208,11 +218,18 @@ void PgOutboxStore::vacuum() {
       core::logger("relay")->info(
           "msg=\"this role does not own outbox.events; leaving its vacuum to autovacuum (--vacuum-after)\"");
   }
-  if (!*may_vacuum_) return;
-  // Outside a transaction block (nontransaction: autocommit). SKIP_LOCKED: another relay's
-  // vacuum (or autovacuum) holds the table and does the job.
-  pqxx::nontransaction tx(conn());
-  tx.exec("VACUUM (SKIP_LOCKED) outbox.events");
+  if (!*may_vacuum_) return false;
+  // On a thread of its own: right after a backlog drain the first vacuum took about 0.5 s, a
+  // stall of the whole relay loop when it ran there (docs/performance.md). It only takes the
+  // SHARE UPDATE EXCLUSIVE lock, which neither emit() nor the relay's statements wait for.
+  vacuum_done_ = std::async(std::launch::async, [this] {
+    if (!vacuum_conn_ || !vacuum_conn_->is_open()) vacuum_conn_ = pg::connect(options_);
+    // Outside a transaction block (nontransaction: autocommit). SKIP_LOCKED: another relay's
+    // vacuum (or autovacuum) holds the table and does the job.
+    pqxx::nontransaction tx(*vacuum_conn_);
+    tx.exec("VACUUM (SKIP_LOCKED) outbox.events");
+  });
+  return true;
 }
 
 void PgOutboxStore::prepare_archive() {

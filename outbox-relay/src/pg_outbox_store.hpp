@@ -1,4 +1,5 @@
 #pragma once
+#include <future>
 #include <memory>
 #include <optional>
 #include <pqxx/pqxx>
@@ -37,7 +38,7 @@ class PgOutboxStore final : public OutboxStore {
   std::vector<int> owned() const override { return {owned_.begin(), owned_.end()}; }
   std::vector<OutboxRow> fetch(std::size_t limit, std::int64_t after_position = 0) override;
   void mark_published(const std::vector<std::int64_t>& positions) override;
-  void vacuum() override;
+  bool vacuum() override;
   std::size_t record_failures(const std::vector<RowFailure>& failures, int max_attempts,
                               std::chrono::milliseconds retry_after) override;
   bool wait_for_commit(std::chrono::milliseconds timeout) override;
@@ -70,6 +71,11 @@ class PgOutboxStore final : public OutboxStore {
   bool in_place_rows_ = true;  // rows marked published in outbox.events may exist
   std::chrono::seconds archive_width_{3600};
   std::optional<bool> may_vacuum_;  // asked once: does our role own outbox.events (or the database)?
+  // The background vacuum: its own connection (no membership lock, so it is not counted as a
+  // relay), used only by the task in vacuum_done_ and touched here only once that is ready.
+  // Declared in this order so that the destructor waits for the task before the connection goes.
+  std::unique_ptr<pqxx::connection> vacuum_conn_;
+  std::future<void> vacuum_done_;
 };
 
 }  // namespace oss::relay

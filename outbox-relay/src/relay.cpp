@@ -215,16 +215,17 @@ std::size_t Relay::handle_outcome(const std::vector<OutboxRow>& rows, PublishOut
     }
     for (const auto& [source, n] : per_source) metrics_.published(source, n);
   }
+  const auto now = std::chrono::steady_clock::now();
+  if (last_broker_fault_ && !routed_again_at_ && !out.confirmed.empty()) routed_again_at_ = now;
   if (!out.failed.empty()) {
-    // The settle window (failure_policy.hpp): right after a broker fault a refusal says more
-    // about the recovering broker than about the row; it is retried after retry_after without
-    // an attempt. Encoding failures are the row's alone and always count.
-    const bool settling = last_broker_fault_ &&
-                          std::chrono::steady_clock::now() - *last_broker_fault_ < options_.broker_settle;
+    // The settle window (failure_policy.hpp): after a broker fault a refusal says more about
+    // the recovering broker than about the row; it is retried after retry_after without an
+    // attempt. Encoding failures are the row's alone and always count.
+    const bool settle = settling(now);
     std::size_t uncharged = 0;
     for (auto& f : out.failed) {
       metrics_.failure(f.kind);
-      if (settling && f.kind != "encode") f.charged = false;
+      if (settle && f.kind != "encode") f.charged = false;
       if (!f.charged) {
         ++uncharged;
         continue;
@@ -235,7 +236,7 @@ std::size_t Relay::handle_outcome(const std::vector<OutboxRow>& rows, PublishOut
     if (uncharged > 0)
       core::logger("relay")->warn(
           "msg=\"broker refused rows; retrying them without charging an attempt\" rows={} settling={}", uncharged,
-          settling);
+          settle);
     const auto parked = s.record_failures(out.failed, options_.max_attempts, options_.retry_after);
     if (parked > 0) {
       metrics_.parked.inc(static_cast<double>(parked));
@@ -259,8 +260,19 @@ std::size_t Relay::handle_outcome(const std::vector<OutboxRow>& rows, PublishOut
   return out.confirmed.size();
 }
 
+bool Relay::settling(std::chrono::steady_clock::time_point now) const {
+  if (!last_broker_fault_) return false;
+  // Nothing routed since the fault: the broker is still recovering. A quorum queue's bindings
+  // can take more than 20 s to come back after a SIGKILL on a loaded host, and the broker
+  // returns every message as unroutable meanwhile (docs/reliability.md); a window counted
+  // from the fault alone parked thousands of healthy rows.
+  if (!routed_again_at_) return true;
+  return now - *routed_again_at_ < options_.broker_settle;
+}
+
 void Relay::note_broker_fault(const std::string& kind) {
   last_broker_fault_ = std::chrono::steady_clock::now();
+  routed_again_at_.reset();
   metrics_.error("broker");
   metrics_.broker_fault(kind);
 }
@@ -282,10 +294,11 @@ void Relay::housekeeping(bool force) {
   // is short; during a drain it would scan the whole backlog's indexes again and again.
   if (options_.vacuum_after_rows > 0 && caught_up_ && marked_since_vacuum_ >= options_.vacuum_after_rows &&
       now - last_vacuum_ >= options_.vacuum_min_interval) {
-    timed(metrics_.housekeeping_seconds, [&] { store().vacuum(); });
-    metrics_.vacuums.inc();
-    marked_since_vacuum_ = 0;
-    last_vacuum_ = now;
+    if (store().vacuum()) {  // started in the background; false while the last one still runs
+      metrics_.vacuums.inc();
+      marked_since_vacuum_ = 0;
+      last_vacuum_ = now;
+    }
   }
   if (force || now - last_purge_ >= options_.purge_interval) {
     last_purge_ = now;

@@ -80,9 +80,13 @@ class Relay {
   std::chrono::steady_clock::time_point last_rebalance_{}, last_stats_{}, last_purge_{}, last_vacuum_{};
   std::size_t marked_since_vacuum_ = 0;
   bool caught_up_ = false;  // the last cycle found less than a full batch
+  /// True while refusals say more about a recovering broker than about the row: from a broker
+  /// fault until the broker has routed a message again (a confirm that was not a return), and
+  /// then for options_.broker_settle (failure_policy.hpp, "settle window").
+  bool settling(std::chrono::steady_clock::time_point now) const;
   /// When the broker last failed us (lost connection, closed channel, confirm timeout, a batch
-  /// nacked whole); refusals within options_.broker_settle of it are not charged.
-  std::optional<std::chrono::steady_clock::time_point> last_broker_fault_;
+  /// nacked whole), and when it first routed a message after that fault (unset until it has).
+  std::optional<std::chrono::steady_clock::time_point> last_broker_fault_, routed_again_at_;
   bool broker_suspect_ = false;  // a fault left confirms unknown: next publishes may duplicate
   NackPolicy nacks_;
 };

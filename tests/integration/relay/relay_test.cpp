@@ -28,9 +28,13 @@ using oss::testing::Process;
 long count(const std::string& url, const std::string& sql) { return std::stol(oss::testing::sql_scalar(url, sql)); }
 
 /// Reads everything from a queue, reconnecting across broker restarts, acking after recording.
+/// Like the order-status-service, it declares its queue and binding on every connect: a broker
+/// SIGKILLed a second after they were declared has come back without the binding (every
+/// message then returned as 312 NO_ROUTE), and a real consumer restores it when it reconnects.
 class Collector {
  public:
-  Collector(std::string url, std::string queue) : url_(std::move(url)), queue_(std::move(queue)) {
+  Collector(std::string url, std::string queue, std::string exchange)
+      : url_(std::move(url)), queue_(std::move(queue)), exchange_(std::move(exchange)) {
     thread_ = std::thread([this] { loop(); });
   }
   ~Collector() {
@@ -56,6 +60,9 @@ class Collector {
         oss::amqp::ConnectionOptions o;
         o.url = url_;
         oss::amqp::Connection c(o);
+        c.declare_exchange(exchange_, "topic");
+        c.declare_queue(queue_, {true, {{"x-queue-type", std::string("quorum")}}});
+        c.bind_queue(queue_, exchange_, "#");
         c.set_prefetch(1000);
         c.consume(queue_);
         while (!stop_) {
@@ -73,7 +80,7 @@ class Collector {
       }
     }
   }
-  std::string url_, queue_;
+  std::string url_, queue_, exchange_;
   std::atomic<bool> stop_{false};
   std::mutex m_;
   std::vector<std::pair<std::string, long>> received_;
@@ -167,7 +174,7 @@ class Relays : public ::testing::Test {
 /// `n` relays on one database: every event delivered once, each aggregate's sequences strictly
 /// increasing in queue order, every relay doing a share.
 void Relays::share_the_work(int n) {
-  Collector collector(amqp_, queue_);
+  Collector collector(amqp_, queue_, exchange_);
   std::vector<std::uint16_t> ports;
   ports.reserve(static_cast<std::size_t>(n));
   for (int i = 0; i < n; ++i) ports.push_back(oss::testing::free_port());
@@ -206,7 +213,7 @@ TEST_F(Relays, TwoRelaysShareTheWorkAndKeepPerAggregateOrder) { share_the_work(2
 TEST_F(Relays, ThreeRelaysShareTheWorkAndKeepPerAggregateOrder) { share_the_work(3); }
 
 TEST_F(Relays, SigkillOfOneRelayMidStreamLosesNothing) {
-  Collector collector(amqp_, queue_);
+  Collector collector(amqp_, queue_, exchange_);
   auto a = relay(oss::testing::free_port());
   auto b = relay(oss::testing::free_port(), {"--batch-size", "50"});
   std::thread producer([&] { emit(30000, 300, 4); });
@@ -223,17 +230,33 @@ TEST_F(Relays, SigkillOfOneRelayMidStreamLosesNothing) {
 }
 
 TEST_F(Relays, BrokerRestartMidStreamLosesNothing) {
-  Collector collector(amqp_, queue_);
+  Collector collector(amqp_, queue_, exchange_);
   const auto port = oss::testing::free_port();
   auto r = relay(port);
-  std::thread producer([&] { emit(20000, 200, 4); });
-  ASSERT_TRUE(oss::testing::wait_until([&] { return collector.size() >= 2000; }, 60s));
-  ASSERT_TRUE(oss::testing::servers("restart-rabbit"));
+  // The producers keep committing until five rounds after the broker is back, so the restart
+  // falls in the middle of the stream however fast the machine is. (A fixed 20,000 events could
+  // all be out before the broker stopped: the relay, idle, then reconnected without a fault and
+  // the test checked nothing.) Bounded: at most 300 rounds of 300, at most ~1,500 a second.
+  std::atomic<bool> restarted{false};
+  std::thread producer([&] {
+    for (int round = 0, after = 0; round < 300 && after < 5; ++round) {
+      emit(300, 200, 4);
+      if (restarted) ++after;
+      std::this_thread::sleep_for(200ms);
+    }
+  });
+  const bool flowing = oss::testing::wait_until([&] { return collector.size() >= 2000; }, 60s);
+  const bool restarted_ok = flowing && oss::testing::servers("restart-rabbit");
+  restarted = true;
   producer.join();
+  ASSERT_TRUE(flowing) << r->log();
+  ASSERT_TRUE(restarted_ok);
   ASSERT_TRUE(oss::testing::wait_until(
       [&] { return count(db_, "SELECT count(*) FROM outbox.events WHERE published_at IS NULL") == 0; }, 120s))
       << r->log();
-  ASSERT_TRUE(oss::testing::wait_until([&] { return collector.size() >= 20000; }, 60s)) << collector.size();
+  const auto total = static_cast<std::size_t>(count(db_, "SELECT count(*) FROM outbox.all_events"));
+  ASSERT_TRUE(oss::testing::wait_until([&] { return collector.size() >= total; }, 60s))
+      << collector.size() << " of " << total;
   std::this_thread::sleep_for(500ms);
   const long repeats = check(collector.received(), /*allow_repeats=*/true);
   EXPECT_TRUE(r->running());
@@ -248,7 +271,7 @@ TEST_F(Relays, BrokerRestartMidStreamLosesNothing) {
 // row's fault: with --max-attempts 1 any attempt charged to a row would park it at once, so
 // zero parked rows and every event delivered show that broker trouble is never charged.
 TEST_F(Relays, BrokerSigkillAndRestartUnderAStreamParksNothing) {
-  Collector collector(amqp_, queue_);
+  Collector collector(amqp_, queue_, exchange_);
   const auto port = oss::testing::free_port();
   auto r = relay(port, {"--max-attempts", "1", "--batch-size", "50"});
   constexpr int kRounds = 150, kPerRound = 20;  // 3000 events over at least 15 s
@@ -298,8 +321,32 @@ TEST_F(Relays, BrokerSigkillAndRestartUnderAStreamParksNothing) {
   EXPECT_EQ(r->log().find("rows parked"), std::string::npos);
 }
 
+// --vacuum-after: once caught up after that many rows, the relay vacuums outbox.events on a
+// connection of its own while it goes on publishing.
+TEST_F(Relays, VacuumsTheHotTableOnceCaughtUpAndGoesOnPublishing) {
+  Collector collector(amqp_, queue_, exchange_);
+  const auto port = oss::testing::free_port();
+  auto r = relay(port, {"--vacuum-after", "1000"});
+  const auto vacuums = [&] {
+    return count(db_, "SELECT vacuum_count FROM pg_stat_user_tables WHERE relid = 'outbox.events'::regclass");
+  };
+  const long before = vacuums();
+  emit(3000, 100, 2);
+  ASSERT_TRUE(oss::testing::wait_until([&] { return collector.size() >= 3000; }, 60s)) << r->log();
+  ASSERT_TRUE(oss::testing::wait_until(
+      [&] { return oss::testing::metric(oss::testing::http("GET", port, "/metrics").body, "outbox_relay_vacuums_total") >= 1; },
+      30s))
+      << r->log();
+  EXPECT_TRUE(oss::testing::wait_until([&] { return vacuums() > before; }, 30s)) << "PostgreSQL counted the vacuum";
+  // The loop did not stop for it: more events go out at once.
+  emit(500, 100, 2);
+  EXPECT_TRUE(oss::testing::wait_until([&] { return collector.size() >= 3500; }, 30s)) << collector.size();
+  check(collector.received(), /*allow_repeats=*/false);
+  EXPECT_EQ(r->log().find("vacuum of outbox.events failed"), std::string::npos) << r->log();
+}
+
 TEST_F(Relays, DatabaseRestartMidStreamLosesNothing) {
-  Collector collector(amqp_, queue_);
+  Collector collector(amqp_, queue_, exchange_);
   auto r = relay(oss::testing::free_port());
   emit(10000, 100, 4);
   ASSERT_TRUE(oss::testing::wait_until([&] { return collector.size() >= 1000; }, 60s));
@@ -337,7 +384,7 @@ TEST_F(Relays, UnroutableEventIsNeverMarkedPublishedAndIsParked) {
 }
 
 TEST_F(Relays, OversizedRowIsParkedAndOtherAggregatesContinue) {
-  Collector collector(amqp_, queue_);
+  Collector collector(amqp_, queue_, exchange_);
   auto r = relay(oss::testing::free_port(), {"--max-attempts", "2"});
   // Larger than the broker's max_message_size (4 MiB in scripts/servers.sh).
   oss::testing::sql_exec(db_, "SELECT outbox.emit('crm', 'order', 'BIG', 'order.note_added', "
@@ -357,7 +404,7 @@ TEST_F(Relays, PublishedRowsMoveToTheArchiveAndEveryReadSeesEachEventOnce) {
   emit(20000, 200, 4);  // a backlog first, so the reads below overlap the moves
   const long total = count(db_, "SELECT count(*) FROM outbox.events");
   ASSERT_EQ(total, 20000);
-  Collector collector(amqp_, queue_);
+  Collector collector(amqp_, queue_, exchange_);
   auto r = relay(oss::testing::free_port(), {"--batch-size", "200"});
   // While rows move from outbox.events to outbox.events_archive, one query on outbox.all_events
   // sees every event exactly once (the move is one statement).
@@ -401,7 +448,7 @@ TEST_F(Relays, PublishedRowsMoveToTheArchiveAndEveryReadSeesEachEventOnce) {
 }
 
 TEST_F(Relays, RetentionDropsWholeArchivePartitions) {
-  Collector collector(amqp_, queue_);
+  Collector collector(amqp_, queue_, exchange_);
   // --retention 1s: archive partitions 10 s wide; a relay drops them when it starts and every minute.
   auto r = relay(oss::testing::free_port(), {"--retention", "1s"});
   emit(300, 30, 2);
@@ -451,7 +498,7 @@ TEST_F(Relays, InstallUpgradesAVersion2OutboxAndTheRelayMovesItsRows) {
   EXPECT_EQ(count(old_db, "SELECT max(version) FROM outbox.schema_migrations"), 3);
   EXPECT_EQ(count(old_db, "SELECT count(*) FROM outbox.all_events"), 100) << "nothing lost or doubled by the upgrade";
 
-  Collector collector(amqp_, queue_);
+  Collector collector(amqp_, queue_, exchange_);
   Process r(oss::testing::bin("outbox-relay"),
             {"run", "--db", old_db, "--amqp", amqp_, "--exchange", exchange_, "--metrics",
              "127.0.0.1:" + std::to_string(oss::testing::free_port()), "--retention", "1h"});

@@ -122,7 +122,10 @@ class FakeOutboxStore final : public OutboxStore {
     return out;
   }
 
-  void vacuum() override { ++vacuum_calls_; }
+  bool vacuum() override {
+    ++vacuum_calls_;
+    return true;
+  }
 
   void mark_published(const std::vector<std::int64_t>& positions) override {
     mark_calls_.push_back(positions);
@@ -211,7 +214,7 @@ class ForwardingOutboxStore final : public OutboxStore {
     return target_.fetch(limit, after_position);
   }
   void mark_published(const std::vector<std::int64_t>& positions) override { target_.mark_published(positions); }
-  void vacuum() override { target_.vacuum(); }
+  bool vacuum() override { return target_.vacuum(); }
   std::size_t record_failures(const std::vector<RowFailure>& failures, int max_attempts,
                               std::chrono::milliseconds retry_after) override {
     return target_.record_failures(failures, max_attempts, retry_after);

@@ -256,6 +256,7 @@ TEST_F(RelayTest, OutsideTheSettleWindowARefusalAfterAFaultCountsAgain) {
   options_.max_attempts = 1;
   options_.broker_settle = 0ms;
   const auto bad = store_.add("crm", "A");
+  store_.add("mes", "B");  // routed: the broker is taking messages again
   publisher_.lose_connection_after(0);
   EXPECT_THROW(relay().run_once(), std::runtime_error);
   publisher_.return_as_unroutable(FakeOutboxStore::event_id_for(bad));
@@ -264,6 +265,51 @@ TEST_F(RelayTest, OutsideTheSettleWindowARefusalAfterAFaultCountsAgain) {
 
   EXPECT_EQ(store_.attempts(bad), 1);
   EXPECT_TRUE(store_.parked(bad)) << "the broker has settled: an unroutable row is the row's problem";
+}
+
+// The window opens at a broker fault and its length counts from the first message the broker
+// routes again: a broker that returns everything is still recovering (its bindings are not back;
+// after a SIGKILL on a loaded host that took more than 20 s), however long that takes.
+TEST_F(RelayTest, RefusalsAreNotChargedUntilTheBrokerRoutesAgainThenTheWindowRuns) {
+  options_.max_attempts = 1;
+  options_.broker_settle = 0ms;
+  const auto bad = store_.add("crm", "A");
+  publisher_.lose_connection_after(0);
+  EXPECT_THROW(relay().run_once(), std::runtime_error);
+  publisher_.return_as_unroutable(FakeOutboxStore::event_id_for(bad));
+  for (int cycle = 0; cycle < 5; ++cycle) {
+    store_.advance(1h);
+    EXPECT_EQ(relay().run_once(), 1u) << "cycle " << cycle;
+    EXPECT_EQ(store_.attempts(bad), 0) << "nothing has been routed since the fault, cycle " << cycle;
+  }
+  EXPECT_FALSE(store_.parked(bad));
+  EXPECT_EQ(publisher_.times_published(bad), 6);  // the lost publish and five returns
+
+  // Another row goes through: the broker routes again, and with a zero window the next refusal
+  // of the same row is charged.
+  store_.add("mes", "B");
+  store_.advance(1h);
+  relay().run_once();
+  EXPECT_EQ(store_.attempts(bad), 1);
+  EXPECT_TRUE(store_.parked(bad));
+}
+
+TEST_F(RelayTest, AFreshFaultReopensTheWindowAfterTheBrokerHadRoutedAgain) {
+  options_.max_attempts = 1;
+  options_.broker_settle = 0ms;
+  store_.add("mes", "B");
+  publisher_.lose_connection_after(0);
+  EXPECT_THROW(relay().run_once(), std::runtime_error);
+  EXPECT_EQ(relay().run_once(), 1u);  // routed again: the window (0 ms) is over
+  const auto bad = store_.add("crm", "A");
+  publisher_.lose_connection_after(0);
+  EXPECT_THROW(relay().run_once(), std::runtime_error);
+  publisher_.return_as_unroutable(FakeOutboxStore::event_id_for(bad));
+
+  relay().run_once();
+
+  EXPECT_EQ(store_.attempts(bad), 0) << "a new fault: nothing routed since";
+  EXPECT_FALSE(store_.parked(bad));
 }
 
 TEST_F(RelayTest, RefusedRowWaitsForItsRetryTime) {
