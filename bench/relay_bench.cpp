@@ -9,7 +9,8 @@
 //   4. steady producer rates (500/s and 2,000/s, paced, single-row transactions) with the relay
 //      running; commit-to-confirm latency = published_at - occurred_at read back from the table;
 //      then 2,000/s again with NOTIFY off (`outbox.notify = off`) and the relay polling every
-//      10 ms (--steady-quiet-rates, --fast-poll).
+//      10 ms (--steady-quiet-rates, --fast-poll), and once more with `outbox.notify = idle`
+//      (--steady-idle-rates; producers notify only while the relay waits).
 //
 // The relay is the real binary, run as a child process. The program prints a markdown table
 // (and writes it to --markdown-out FILE when given).
@@ -72,6 +73,9 @@ struct Options : CommonOptions {
   // woken by polling every --fast-poll instead: NOTIFY serializes producer commits (measured in
   // step 1), so this is the setting for producers that need more commits/s than NOTIFY allows.
   std::vector<double> steady_quiet_rates{2000};
+  // And a third time with `outbox.notify = idle` (schema version 4): producers notify only while
+  // the relay waits; the relay keeps its default --poll-interval as the safety net.
+  std::vector<double> steady_idle_rates{2000};
   std::string fast_poll = "10ms";
   int steady_threads = 16;
   double drain_timeout = 600;
@@ -93,7 +97,7 @@ std::vector<std::string> split_words(const std::string& s) {
   usage_exit("relay_bench", problem,
              "relay_bench --pg-base postgresql://user:pw@host:port --amqp amqp://u:p@host:port/%2f "
              "--relay build/bin/outbox-relay [--quick] [--batch-size N] [--backlog N] "
-             "[--steady-seconds S] [--steady-rates 500,2000] [--steady-quiet-rates 2000] [--fast-poll 10ms] "
+             "[--steady-seconds S] [--steady-rates 500,2000] [--steady-quiet-rates 2000] [--steady-idle-rates 2000] [--fast-poll 10ms] "
              "[--markdown-out FILE] "
              "[--servers-dir DIR] [--relay-log FILE] [--keep] "
              "[--compare RELAY_B [--ab-rounds N] [--extra-a 'FLAGS'] [--extra-b 'FLAGS']]");
@@ -116,6 +120,8 @@ Options parse_args(int argc, char** argv) {
       o.steady_rates = parse_list(value());
     } else if (f == "--steady-quiet-rates") {
       o.steady_quiet_rates = parse_list(value());
+    } else if (f == "--steady-idle-rates") {
+      o.steady_idle_rates = parse_list(value());
     } else if (f == "--fast-poll") {
       o.fast_poll = value();
     } else if (f == "--compare") {
@@ -431,7 +437,9 @@ DrainResult backlog_drain(const Options& o, const std::string& db, const std::st
 
 struct SteadyResult {
   double target = 0, achieved = 0;
-  bool notify = true;  // false: producers SET outbox.notify = off, relay --poll-interval fast_poll
+  // "on"; "off": producers SET outbox.notify = off, relay --poll-interval fast_poll; "idle":
+  // producers SET outbox.notify = idle, relay with its default --poll-interval.
+  std::string notify = "on";
   std::int64_t rows = 0, unpublished = 0;
   std::uint64_t late = 0;
   double p50_ms = 0, p99_ms = 0, p999_ms = 0, max_ms = 0;
@@ -445,15 +453,23 @@ struct SteadyResult {
   std::string cpu, relay_state;
 };
 
-SteadyResult steady(const Options& o, const std::string& db, double rate, bool notify) {
+/// How a steady step wakes the relay, for the report.
+std::string wake_label(const Options& o, const std::string& notify) {
+  if (notify == "off") return "NOTIFY off, relay --poll-interval " + o.fast_poll;
+  if (notify == "idle") return "`outbox.notify = idle`, relay --poll-interval 100ms";
+  return "NOTIFY on";
+}
+
+SteadyResult steady(const Options& o, const std::string& db, double rate, const std::string& notify) {
   SteadyResult r;
   r.target = rate;
   r.notify = notify;
   const std::string url = db_url(o, db);
-  const std::string source = "steady" + std::to_string(static_cast<long>(rate)) + (notify ? "" : "q");
+  const std::string source = "steady" + std::to_string(static_cast<long>(rate)) +
+                             (notify == "off" ? "q" : notify == "idle" ? "i" : "");
   pqxx::connection c(url);
   RelayProcess relay(o, db, {},
-                     notify ? std::vector<std::string>{} : std::vector<std::string>{"--poll-interval", o.fast_poll});
+                     notify == "off" ? std::vector<std::string>{"--poll-interval", o.fast_poll} : std::vector<std::string>{});
   relay.wait_ready(30s);
   {
     // Warm-up: one event through the whole path, so the relay holds its partitions and LISTENs.
@@ -466,8 +482,7 @@ SteadyResult steady(const Options& o, const std::string& db, double rate, bool n
       std::this_thread::sleep_for(20ms);
   }
   say("steady " + fmt_num(rate) + " events/s for " + fmt_num(o.steady_seconds) + " s (" +
-      std::to_string(o.steady_threads) + " producer threads, one event per transaction, NOTIFY " +
-      (notify ? "on)" : "off, relay --poll-interval " + o.fast_poll + ")"));
+      std::to_string(o.steady_threads) + " producer threads, one event per transaction, " + wake_label(o, notify) + ")");
   const int threads_n = o.steady_threads;
   std::atomic<int> ready{0};
   std::atomic<bool> go{false};
@@ -490,7 +505,7 @@ SteadyResult steady(const Options& o, const std::string& db, double rate, bool n
         pqxx::connection pc(url);
         pc.prepare("emit", kEmitSql);
         pqxx::nontransaction tx(pc);
-        if (!notify) tx.exec("SET outbox.notify = off");
+        if (notify != "on") tx.exec("SET outbox.notify = " + notify);
         ++ready;
         while (!go.load()) std::this_thread::sleep_for(1ms);
         for (std::uint64_t k = 0;; ++k) {
@@ -648,7 +663,7 @@ std::string report(const Options& o, const Results& r) {
   for (const auto& s : r.steady) {
     md << "| **relay: steady " << fmt_num(s.target) << " events/s** (" << o.steady_threads
        << " producers, 1 event per transaction, " << fmt_num(o.steady_seconds) << " s, "
-       << (s.notify ? std::string("NOTIFY on") : "NOTIFY off, relay --poll-interval " + o.fast_poll) << ") | achieved "
+       << wake_label(o, s.notify) << ") | achieved "
        << fmt_num(s.achieved) << " events/s; emit (occurred_at, inside the producer's transaction) to confirm: p50 "
        << fmt_num(s.p50_ms, 1) << " ms, p99 " << fmt_num(s.p99_ms, 1) << " ms, p99.9 " << fmt_num(s.p999_ms, 1) << " ms, max " << fmt_num(s.max_ms, 1)
        << " ms (" << fmt_num(static_cast<double>(s.rows)) << " rows); **commit-to-confirm** (producer's COMMIT returned → confirm): **p50 "
@@ -668,7 +683,7 @@ std::string report(const Options& o, const Results& r) {
     if (s.target == 2000) {
       const bool on_schedule = s.achieved >= 0.95 * s.target;
       md << "p99 commit-to-confirm < 50 ms at 2,000 events/s ("
-         << (s.notify ? std::string("NOTIFY on") : "NOTIFY off, polling every " + o.fast_poll) << "): **"
+         << wake_label(o, s.notify) << "): **"
          << (s.from_commit_p99_ms < 50 && on_schedule ? "met" : "NOT met") << "** ("
          << fmt_num(s.from_commit_p99_ms, 1) << " ms; from emit " << fmt_num(s.p99_ms, 1) << " ms"
          << (on_schedule ? "" : ", producers reached only " + fmt_num(s.achieved) + " events/s") << "). ";
@@ -690,7 +705,7 @@ std::string report(const Options& o, const Results& r) {
      << "; emit NOTIFY on: " << r.emit_on.cpu << "; emit NOTIFY off: " << r.emit_off.cpu
      << "; raw confirms window 500: " << r.w500.cpu << "; drain: " << d.cpu << ".\n";
   for (const auto& s : r.steady) {
-    md << "- Steady " << fmt_num(s.target) << "/s" << (s.notify ? "" : " (NOTIFY off)") << ": CPU " << s.cpu << "; producer emit+commit p50 "
+    md << "- Steady " << fmt_num(s.target) << "/s (" << wake_label(o, s.notify) << "): CPU " << s.cpu << "; producer emit+commit p50 "
        << fmt_num(s.commit_p50_ms, 2) << " ms, p99 " << fmt_num(s.commit_p99_ms, 2) << " ms, p99.9 "
        << fmt_num(s.commit_p999_ms, 2) << " ms, max " << fmt_num(s.commit_max_ms, 2) << " ms; sends more than 10 ms "
        << "behind schedule " << s.late << "; relay histogram outbox_relay_emit_to_confirm_seconds: "
@@ -846,13 +861,14 @@ int run(const Options& o) {
 
   // 4. Steady rates
   say("4/4 steady producer rates with the relay running");
-  std::vector<std::pair<double, bool>> steps;
-  for (double rate : o.steady_rates) steps.emplace_back(rate, true);
-  for (double rate : o.steady_quiet_rates) steps.emplace_back(rate, false);
+  std::vector<std::pair<double, std::string>> steps;
+  for (double rate : o.steady_rates) steps.emplace_back(rate, "on");
+  for (double rate : o.steady_quiet_rates) steps.emplace_back(rate, "off");
+  for (double rate : o.steady_idle_rates) steps.emplace_back(rate, "idle");
   for (const auto& [rate, notify] : steps) {
     res.steady.push_back(steady(o, relay_db, rate, notify));
     const auto& s = res.steady.back();
-    say("  " + fmt_num(rate) + "/s (NOTIFY " + (notify ? "on" : "off") + "): achieved " + fmt_num(s.achieved) +
+    say("  " + fmt_num(rate) + "/s (NOTIFY " + notify + "): achieved " + fmt_num(s.achieved) +
         "/s; emit-to-confirm p50 " + fmt_num(s.p50_ms, 1) + " ms, p99 " + fmt_num(s.p99_ms, 1) +
         " ms; commit-to-confirm p50 " + fmt_num(s.from_commit_p50_ms, 1) + " ms, p99 " +
         fmt_num(s.from_commit_p99_ms, 1) + " ms; producer commit max " + fmt_num(s.commit_max_ms, 1) + " ms");

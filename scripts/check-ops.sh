@@ -227,6 +227,9 @@ check_roles() {
   allowed "$(u oss_service "$crm")" "SELECT count(*) FROM outbox.events"  # reconcile's read
   allowed "$(u oss_service "$crm")" "SELECT count(*) FROM outbox.all_events"  # reconcile's read (schema >= 3)
   allowed "$relay" "SELECT outbox.archive_ensure_partition(now(), interval '1 hour')"
+  allowed "$relay" "INSERT INTO outbox.relay_wakeups (pid) VALUES (pg_backend_pid()) ON CONFLICT (pid) DO UPDATE SET sleeping = false"  # schema >= 4
+  denied "$app" "SELECT count(*) FROM outbox.relay_wakeups"
+  allowed "$app" "SET outbox.notify = idle; SELECT outbox.emit('crm', 'order', 'ORD-OPS-2', 'order.status_changed', '{\"status\":\"SUBMITTED\"}'::jsonb)"
 
   # The programs themselves under these roles: the event reaches oss.orders.
   "$bin/order-status-service" run --db "$(u oss_service "$oss")" --amqp "$amqp" --http 127.0.0.1:0 \
@@ -243,6 +246,9 @@ check_roles() {
   done
   if [ "$status" != SUBMITTED ]; then
     log "roles: the event did not reach oss.orders under least-privilege roles"; tail -n 15 "$tmp/service.log" "$tmp/relay.log" >&2; rc=1
+  fi
+  if grep -q "cannot keep a wake-up flag" "$tmp/relay.log"; then
+    log "roles: the relay role cannot write outbox.relay_wakeups"; grep "wake-up" "$tmp/relay.log" >&2; rc=1
   fi
   kill "$svc_pid" "$relay_pid" 2>/dev/null; wait "$svc_pid" "$relay_pid" 2>/dev/null; svc_pid="" relay_pid=""
   # Leave no test databases or queues behind (roles stay: they are cluster-wide and reused).

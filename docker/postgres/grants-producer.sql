@@ -32,6 +32,10 @@ GRANT EXECUTE ON FUNCTION outbox.partition_count() TO outbox_relay;
 GRANT INSERT ON outbox.events_archive TO outbox_relay;
 GRANT EXECUTE ON FUNCTION outbox.archive_ensure_partition(timestamptz, interval),
                           outbox.archive_drop_oldest(timestamptz) TO outbox_relay;
+-- Outbox schema >= 4: each relay connection keeps its wake-up flag (outbox.notify = idle) and
+-- removes the rows of relay sessions that are gone. emit() reads the flags with its owner's
+-- rights, so producers need nothing more.
+GRANT SELECT, INSERT, UPDATE, DELETE ON outbox.relay_wakeups TO outbox_relay;
 
 -- Reconcile (order-status-service reconcile --source-db): read-only.
 GRANT USAGE ON SCHEMA outbox TO outbox_reader;

@@ -35,7 +35,16 @@ std::chrono::seconds PgOutboxStore::archive_width_for(std::chrono::milliseconds 
   return std::clamp<std::chrono::seconds>(w, std::chrono::seconds(10), std::chrono::seconds(3600));
 }
 
-PgOutboxStore::~PgOutboxStore() = default;
+PgOutboxStore::~PgOutboxStore() {
+  // A relay that stops cleanly takes its wake-up row along (a killed one's is removed by the
+  // next relay to connect).
+  if (!wakeups_ || !conn_ || !conn_->is_open()) return;
+  try {
+    pqxx::nontransaction tx(*conn_);
+    tx.exec("DELETE FROM outbox.relay_wakeups WHERE pid = pg_backend_pid()");
+  } catch (const std::exception&) {  // NOLINT(bugprone-empty-catch): best effort on the way out
+  }
+}
 
 void PgOutboxStore::open() {
   listener_.reset();
@@ -65,6 +74,39 @@ void PgOutboxStore::open() {
     tx.exec("SET synchronous_commit = off");
   }
   listener_ = std::make_unique<Listener>(*conn_, notified_);
+  // Schema version 4: this connection's wake-up flag (schema/outbox/004_notify_idle.sql). Rows
+  // of relay sessions that are gone (killed relays) are removed first: a stale `sleeping` row
+  // would only make producers in `outbox.notify = idle` notify as if it were `on`.
+  sleeping_ = false;
+  wakeups_ = pg::installed_version(*conn_, "outbox") >= 4;
+  if (wakeups_) {
+    try {
+      {
+        pqxx::nontransaction tx(*conn_);
+        tx.exec("DELETE FROM outbox.relay_wakeups w "
+                "WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = w.pid)");
+      }
+      set_sleeping(false);
+    } catch (const pqxx::broken_connection&) {
+      throw;
+    } catch (const pqxx::sql_error& e) {
+      // A role without the grant (docker/postgres/grants-producer.sql): publishing works, only
+      // `outbox.notify = idle` cannot reach this relay, which then relies on --poll-interval.
+      wakeups_ = false;
+      core::logger("relay")->warn(
+          "msg=\"cannot keep a wake-up flag in outbox.relay_wakeups; producers with outbox.notify = idle will "
+          "not wake this relay (it polls)\" error={}",
+          core::q(e.what()));
+    }
+  }
+}
+
+void PgOutboxStore::set_sleeping(bool sleeping) {
+  pqxx::nontransaction tx(*conn_);
+  tx.exec_params("INSERT INTO outbox.relay_wakeups (pid, sleeping) VALUES (pg_backend_pid(), $1) "
+                 "ON CONFLICT (pid) DO UPDATE SET sleeping = excluded.sleeping, since = clock_timestamp()",
+                 sleeping);
+  sleeping_ = sleeping;
 }
 
 pqxx::connection& PgOutboxStore::conn() {
@@ -126,6 +168,7 @@ std::vector<OutboxRow> PgOutboxStore::fetch(std::size_t limit, std::int64_t afte
           "WHERE published_at IS NULL AND parked_at IS NULL AND partition = ANY($1::smallint[]) AND position > $3 "
           "ORDER BY position LIMIT $2",
       array_literal(owned()), static_cast<std::int64_t>(limit), after_position);
+  tx.commit();  // ends it (a nontransaction has nothing to commit): set_sleeping() needs the connection
   rows.reserve(r.size());
   for (const auto& row : r) {
     OutboxRow o;
@@ -144,6 +187,8 @@ std::vector<OutboxRow> PgOutboxStore::fetch(std::size_t limit, std::int64_t afte
     o.predecessor_pending = row[12].as<bool>();
     rows.push_back(std::move(o));
   }
+  // Busy again: producers in `outbox.notify = idle` stop paying for a NOTIFY.
+  if (sleeping_ && !rows.empty()) set_sleeping(false);
   return rows;
 }
 
@@ -285,6 +330,12 @@ std::size_t PgOutboxStore::record_failures(const std::vector<RowFailure>& failur
 
 bool PgOutboxStore::wait_for_commit(std::chrono::milliseconds timeout) {
   auto& c = conn();
+  if (wakeups_ && !sleeping_) {
+    // Raise the flag, then have the caller look once more before it really waits: a producer
+    // that read the flag before it was set sent no NOTIFY, and its row may be there already.
+    set_sleeping(true);
+    return true;
+  }
   notified_ = false;
   c.get_notifs();
   if (notified_) return true;

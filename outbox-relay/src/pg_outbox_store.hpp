@@ -58,6 +58,8 @@ class PgOutboxStore final : public OutboxStore {
  private:
   class Listener;
   void open();
+  /// This connection's row in outbox.relay_wakeups (schema version 4).
+  void set_sleeping(bool sleeping);
   pqxx::connection& conn();
 
   pg::ConnectOptions options_;
@@ -67,6 +69,8 @@ class PgOutboxStore final : public OutboxStore {
   int partitions_ = 64;
   std::mt19937 rng_{std::random_device{}()};
   bool notified_ = false;
+  bool wakeups_ = false;   // schema version 4 and our role may write outbox.relay_wakeups
+  bool sleeping_ = false;  // our flag there, as last written
   bool archive_ = false;
   bool in_place_rows_ = true;  // rows marked published in outbox.events may exist
   std::chrono::seconds archive_width_{3600};

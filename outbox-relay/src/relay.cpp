@@ -51,6 +51,17 @@ OutboxStore& Relay::store() {
   return *store_;
 }
 
+void Relay::wait_for_work(const std::atomic<bool>& stop) {
+  // In slices of at most 100 ms, so that SIGTERM is seen at once whatever --poll-interval is
+  // (with --poll-interval 60s a stopping relay waited for the rest of the minute).
+  const auto until = std::chrono::steady_clock::now() + options_.poll_interval;
+  while (!stop.load()) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return;
+    if (store().wait_for_commit(std::min<std::chrono::milliseconds>(left, std::chrono::milliseconds(100)))) return;
+  }
+}
+
 void Relay::sleep_for(std::chrono::milliseconds d, const std::atomic<bool>& stop) {
   const auto until = std::chrono::steady_clock::now() + d;
   while (!stop.load() && std::chrono::steady_clock::now() < until)
@@ -74,7 +85,7 @@ void Relay::run(const std::atomic<bool>& stop) {
       // of a poll interval later. With `outbox.notify = off` this took a 10 ms wait out of
       // every cycle at 2,000 events/s (docs/performance.md). A cycle whose rows are all held
       // (not due, or waiting for a predecessor) handles nothing, so this never spins.
-      if (n == 0 && !stop.load()) store().wait_for_commit(options_.poll_interval);
+      if (n == 0 && !stop.load()) wait_for_work(stop);
     } catch (const BrokerUnavailable& e) {
       healthy_ = false;
       const auto delay = backoff.next();

@@ -70,6 +70,8 @@ class Relay {
   void note_broker_fault(const std::string& kind);
   void housekeeping(bool force);
   void sleep_for(std::chrono::milliseconds d, const std::atomic<bool>& stop);
+  /// Waits for a commit notification up to options_.poll_interval, returning early on stop.
+  void wait_for_work(const std::atomic<bool>& stop);
 
   StoreFactory store_factory_;
   std::unique_ptr<OutboxStore> store_;

@@ -345,6 +345,75 @@ TEST_F(Relays, VacuumsTheHotTableOnceCaughtUpAndGoesOnPublishing) {
   EXPECT_EQ(r->log().find("vacuum of outbox.events failed"), std::string::npos) << r->log();
 }
 
+/// Counts the NOTIFYs on the relays' channel, from a session of its own.
+class NotifyCounter {
+ public:
+  explicit NotifyCounter(const std::string& url) : conn_(url), receiver_(conn_, n_) {}
+  /// Notifications delivered so far, after waiting up to `wait` for more.
+  int count(std::chrono::milliseconds wait) {
+    const auto until = std::chrono::steady_clock::now() + wait;
+    for (;;) {
+      conn_.get_notifs();
+      const auto left = std::chrono::duration_cast<std::chrono::microseconds>(until - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return n_;
+      conn_.await_notification(left.count() / 1000000, left.count() % 1000000);
+    }
+  }
+
+ private:
+  struct Receiver final : pqxx::notification_receiver {
+    Receiver(pqxx::connection_base& c, int& n) : pqxx::notification_receiver(c, "outbox_events"), n_(n) {}
+    void operator()(const std::string&, int) override { ++n_; }
+    int& n_;
+  };
+  pqxx::connection conn_;
+  int n_ = 0;
+  Receiver receiver_;
+};
+
+// outbox.notify = idle (schema version 4): producers notify only while a relay waits, and that
+// is enough to wake it: with a one-minute poll interval, every event still goes out at once.
+TEST_F(Relays, IdleNotifyWakesAWaitingRelayAndCostsNothingWhileNoneWaits) {
+  oss::testing::sql_exec(db_, "ALTER DATABASE " + oss::testing::sql_scalar(db_, "SELECT quote_ident(current_database())") +
+                                  " SET outbox.notify = idle");
+  const auto sleeping = [&] { return count(db_, "SELECT count(*) FROM outbox.relay_wakeups WHERE sleeping"); };
+  // No relay at all: nobody waits, so a commit sends no NOTIFY.
+  {
+    NotifyCounter notes(db_);
+    oss::testing::sql_exec(db_, "SELECT outbox.emit('crm', 'order', 'W-0', 'order.note_added', '{}'::jsonb)");
+    EXPECT_EQ(notes.count(300ms), 0) << "no relay waits: no NOTIFY";
+  }
+  // The row of a relay session that is gone (a SIGKILLed relay, say): removed when a relay
+  // connects, so that it does not make every commit notify.
+  oss::testing::sql_exec(db_, "INSERT INTO outbox.relay_wakeups (pid, sleeping) VALUES (-1, true)");
+
+  Collector collector(amqp_, queue_, exchange_);
+  auto r = relay(oss::testing::free_port(), {"--poll-interval", "60s"});
+  ASSERT_TRUE(oss::testing::wait_until([&] { return collector.size() >= 1; }, 30s)) << r->log();
+  EXPECT_EQ(count(db_, "SELECT count(*) FROM outbox.relay_wakeups WHERE pid = -1"), 0) << "the stale row is gone";
+  ASSERT_TRUE(oss::testing::wait_until([&] { return sleeping() == 1; }, 10s)) << "the idle relay raised its flag";
+
+  // Each event alone, each time after the relay went back to waiting: each wakes it (a relay
+  // left to its 60 s poll would fail the 30 s wait), each with a NOTIFY.
+  NotifyCounter notes(db_);
+  for (int i = 1; i <= 5; ++i) {
+    ASSERT_TRUE(oss::testing::wait_until([&] { return sleeping() == 1; }, 10s)) << i;
+    oss::testing::sql_exec(db_, "SELECT outbox.emit('crm', 'order', 'W-" + std::to_string(i) + "', 'order.note_added', '{}'::jsonb)");
+    ASSERT_TRUE(oss::testing::wait_until([&] { return collector.size() >= static_cast<std::size_t>(1 + i); }, 30s))
+        << "event " << i << " waited for the poll: " << r->log();
+  }
+  EXPECT_EQ(notes.count(300ms), 5);
+  check(collector.received(), /*allow_repeats=*/false);
+
+  // A relay that stops takes its row with it; with none waiting, commits send nothing.
+  r->signal(SIGTERM);
+  ASSERT_EQ(r->wait(30s), 0) << r->log();
+  EXPECT_EQ(count(db_, "SELECT count(*) FROM outbox.relay_wakeups"), 0);
+  NotifyCounter quiet(db_);
+  oss::testing::sql_exec(db_, "SELECT outbox.emit('crm', 'order', 'W-9', 'order.note_added', '{}'::jsonb)");
+  EXPECT_EQ(quiet.count(300ms), 0) << "no relay waits: no NOTIFY";
+}
+
 TEST_F(Relays, DatabaseRestartMidStreamLosesNothing) {
   Collector collector(amqp_, queue_, exchange_);
   auto r = relay(oss::testing::free_port());
@@ -495,7 +564,8 @@ TEST_F(Relays, InstallUpgradesAVersion2OutboxAndTheRelayMovesItsRows) {
   oss::testing::sql_exec(old_db, "UPDATE outbox.events SET published_at = now() - interval '2 hours' WHERE position <= 40");
   Process install(oss::testing::bin("outbox-relay"), {"install", "--db", old_db});
   ASSERT_EQ(install.wait(30s), 0) << install.log();
-  EXPECT_EQ(count(old_db, "SELECT max(version) FROM outbox.schema_migrations"), 3);
+  EXPECT_EQ(count(old_db, "SELECT max(version) FROM outbox.schema_migrations"),
+            static_cast<long>(oss::schema::outbox_migrations().size()));
   EXPECT_EQ(count(old_db, "SELECT count(*) FROM outbox.all_events"), 100) << "nothing lost or doubled by the upgrade";
 
   Collector collector(amqp_, queue_, exchange_);

@@ -91,10 +91,15 @@ class FakeOutboxStore final : public OutboxStore {
   /// How often the relay went to sleep waiting for a commit (a NOTIFY or its poll interval).
   int wait_calls() const { return wait_calls_; }
   int vacuum_calls() const { return vacuum_calls_; }
+  /// The timeout of each wait_for_commit, in order.
+  const std::vector<std::chrono::milliseconds>& wait_timeouts() const { return wait_timeouts_; }
   /// Called at each wait_for_commit / after each mark_published (e.g. to stop Relay::run, or to
   /// commit a row "while the relay waits for its confirms").
   void on_wait(std::function<void()> f) { on_wait_ = std::move(f); }
   void on_mark(std::function<void()> f) { on_mark_ = std::move(f); }
+  /// What wait_for_commit returns: true as if a commit notification had come (default false:
+  /// the wait timed out).
+  void notify_on_wait(bool notified) { notify_on_wait_ = notified; }
 
   // ---- OutboxStore ---------------------------------------------------------------------
   std::vector<int> rebalance() override {
@@ -156,10 +161,11 @@ class FakeOutboxStore final : public OutboxStore {
     return parked;
   }
 
-  bool wait_for_commit(std::chrono::milliseconds) override {
+  bool wait_for_commit(std::chrono::milliseconds timeout) override {
     ++wait_calls_;
+    wait_timeouts_.push_back(timeout);
     if (on_wait_) on_wait_();
-    return false;
+    return notify_on_wait_;
   }
 
   BacklogStats backlog() override {
@@ -201,6 +207,8 @@ class FakeOutboxStore final : public OutboxStore {
   int fetch_calls_ = 0;
   int wait_calls_ = 0;
   int vacuum_calls_ = 0;
+  bool notify_on_wait_ = false;
+  std::vector<std::chrono::milliseconds> wait_timeouts_;
   std::function<void()> on_wait_, on_mark_;
 };
 

@@ -465,6 +465,24 @@ TEST_F(RelayTest, RowCommittedDuringACycleIsFetchedAtOnceAndTheRelaySleepsOnlyWh
   EXPECT_EQ(store_.fetch_calls(), 3);
 }
 
+// SIGTERM is seen at once whatever --poll-interval is: the wait is cut into slices of at most
+// 100 ms with the stop flag checked between them.
+TEST_F(RelayTest, AnIdleRelayWaitsInSlicesSoThatAStopIsSeenAtOnce) {
+  options_.poll_interval = std::chrono::hours(1);
+  std::atomic<bool> stop{false};
+  store_.on_wait([&] {
+    if (store_.wait_calls() == 3) stop = true;
+  });
+  auto done = std::async(std::launch::async, [&] { relay().run(stop); });
+  const bool finished = done.wait_for(30s) == std::future_status::ready;
+  stop = true;
+  done.wait();
+  ASSERT_TRUE(finished) << "the relay did not see the stop";
+  EXPECT_EQ(store_.wait_calls(), 3) << "stopped right after the slice in which the stop came";
+  for (auto t : store_.wait_timeouts()) EXPECT_LE(t, 100ms);
+  EXPECT_EQ(store_.fetch_calls(), 1) << "one cycle, then a single wait in slices";
+}
+
 // The other side: rows that are fetched but held (waiting for their retry time) count as
 // nothing handled, so the relay sleeps instead of spinning over them.
 TEST_F(RelayTest, HeldRowsDoNotKeepTheRelaySpinning) {
@@ -490,6 +508,7 @@ TEST_F(RelayTest, VacuumsTheHotTableAfterEnoughRowsWerePublished) {
   options_.vacuum_after_rows = 3;
   options_.vacuum_min_interval = 0ms;
   options_.batch_size = 2;
+  store_.notify_on_wait(true);  // each wait ends as if woken, so the loop comes round again
   std::atomic<bool> stop{false};
   // Each run: a cycle that publishes, one that finds nothing (caught up) and sleeps, then the
   // next loop's housekeeping (where the vacuum happens), a second empty cycle and sleep: stop.
