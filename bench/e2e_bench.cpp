@@ -8,10 +8,12 @@
 // Phases (each starts the two relays and the service afresh as child processes):
 //   0. raw limits: PostgreSQL single-row commits with 8 clients; RabbitMQ persistent publishes
 //      with confirms, window 500, into a quorum queue (same code as bench/relay_bench.cpp);
-//   1. steady 500/s and 2,000/s for 30 s (NOTIFY on, the default) and 2,000/s with
-//      outbox.notify = off and the relays polling every 20 ms;
-//   2. a ramp 4,000 -> 6,000 -> 8,000 events/s, 20 s each (NOTIFY off, poll 20 ms): achieved
-//      applied/s per step and whether the in-flight backlog stayed bounded;
+//   1. steady 500/s and 2,000/s for 30 s (NOTIFY on, the default), 2,000/s with
+//      outbox.notify = off and the relays polling every 20 ms, and 2,000/s with
+//      outbox.notify = idle (producers notify only while a relay waits);
+//   2. a ramp 4,000 -> 6,000 -> 8,000 events/s, 20 s each (NOTIFY off, poll 20 ms; or
+//      outbox.notify = idle with --ramp-notify idle): achieved applied/s per step and whether
+//      the in-flight backlog stayed bounded;
 //   3. backlog drain: 100,000 events emitted in bulk transactions with the relays and the
 //      service stopped, then all started and timed until every event is applied.
 // Every event belongs to an order lifecycle: crm SUBMITTED, mes PRICE_CALCULATED, crm
@@ -77,6 +79,7 @@ struct Options : CommonOptions {
   int threads = 16, ramp_threads = 24;
   double step_gap = 1.0;             // seconds between two steps of one order (at the highest rate)
   std::string fast_poll = "20ms";    // relay --poll-interval when outbox.notify = off
+  std::string ramp_notify = "off";   // outbox.notify during the ramp: off (poll fast_poll) or idle
   double drain_timeout = 420;
   std::int64_t capacity_events = 60'000;
   int emits_per_tx = 1;  // producer events per transaction (1: one emit per commit)  // consumer-only phase: events pre-loaded into the queue
@@ -92,7 +95,7 @@ struct Options : CommonOptions {
              "e2e_bench --pg-base postgresql://user:pw@host:port --amqp amqp://u:p@host:port/%2f "
              "--bin-dir build/bin [--quick] [--steady-rates 500,2000] [--steady-seconds S] "
              "[--ramp-rates 4000,6000,8000] [--ramp-seconds S] [--backlog N] [--threads N] [--ramp-threads N] "
-             "[--step-gap SECONDS] [--fast-poll 20ms] [--capacity-events N] [--emits-per-tx N] [--service-arg FLAG]... "
+             "[--step-gap SECONDS] [--fast-poll 20ms] [--capacity-events N] [--emits-per-tx N] [--ramp-notify off|idle] [--service-arg FLAG]... "
              "[--phases capacity,steady,ramp,drain] [--markdown-out FILE] [--servers-dir DIR] [--log FILE] [--keep]");
 }
 
@@ -110,6 +113,10 @@ Options parse_args(int argc, char** argv) {
     else if (f == "--fast-poll") o.fast_poll = value();
     else if (f == "--capacity-events") o.capacity_events = std::stoll(value());
     else if (f == "--emits-per-tx") o.emits_per_tx = std::stoi(value());
+    else if (f == "--ramp-notify") {
+      o.ramp_notify = value();
+      if (o.ramp_notify != "off" && o.ramp_notify != "idle") usage("--ramp-notify: off or idle");
+    }
     else if (f == "--service-arg") o.service_args.push_back(value());
     else if (f == "--phases") o.phases = value();
     else if (f == "--backlog") {
@@ -268,9 +275,10 @@ const char* kEmitSql =
     "SELECT outbox.emit($1, 'order', $2, 'order.status_changed', "
     "jsonb_build_object('status', $3::text, 'actor', 'e2e_bench'))";
 
-void set_notify(const Options& o, bool on) {
+/// outbox.notify of both producer databases: on | idle | off.
+void set_notify(const Options& o, const std::string& mode) {
   for (const auto& db : {o.crm_db, o.mes_db})
-    exec_sql(db_url(o, "postgres"), "ALTER DATABASE " + db + " SET outbox.notify = " + (on ? "on" : "off"));
+    exec_sql(db_url(o, "postgres"), "ALTER DATABASE " + db + " SET outbox.notify = " + mode);
 }
 
 struct Sample {
@@ -328,11 +336,11 @@ void collect_service_metrics(PhaseResult& r, Pipeline& p) {
 }
 
 /// Paced producers at `rates` (one step of `step_seconds` per rate), the pipeline running.
-PhaseResult run_load(const Options& o, int phase_no, const std::string& name, bool notify, const std::string& poll,
+PhaseResult run_load(const Options& o, int phase_no, const std::string& name, const std::string& notify, const std::string& poll,
                      const std::vector<double>& rates, double step_seconds, int threads_n) {
   PhaseResult r;
   r.name = name;
-  r.setting = std::string("NOTIFY ") + (notify ? "on" : "off") + ", relay --poll-interval " + poll +
+  r.setting = (notify == "idle" ? std::string("`outbox.notify = idle`") : "NOTIFY " + notify) + ", relay --poll-interval " + poll +
               (o.emits_per_tx > 1 ? ", " + std::to_string(o.emits_per_tx) + " emits per producer transaction" : "");
   r.threads = threads_n;
   set_notify(o, notify);
@@ -696,7 +704,7 @@ struct DrainResult {
 
 DrainResult backlog_drain(const Options& o, const std::string& poll) {
   DrainResult r;
-  set_notify(o, false);
+  set_notify(o, "off");
   const std::string crm_url = db_url(o, o.crm_db), mes_url = db_url(o, o.mes_db), oss_url = db_url(o, o.oss_db);
   pqxx::connection oc(oss_url), cc(crm_url), mc(mes_url);
   const std::int64_t base_id = scalar(oc, "SELECT coalesce(max(id), 0) FROM oss.status_history");
@@ -909,13 +917,17 @@ int run(const Options& o) {
   if (o.phase("capacity")) res.capacity = consumer_capacity(o);
   if (o.phase("steady")) {
     for (double rate : o.steady_rates)
-      res.phases.push_back(run_load(o, ++phase_no, "steady " + fmt_num(rate) + "/s", true, "100ms", {rate},
+      res.phases.push_back(run_load(o, ++phase_no, "steady " + fmt_num(rate) + "/s", "on", "100ms", {rate},
                                     o.steady_seconds, o.threads));
     res.phases.push_back(
-        run_load(o, ++phase_no, "steady 2,000/s", false, o.fast_poll, {2000}, o.steady_seconds, o.threads));
+        run_load(o, ++phase_no, "steady 2,000/s", "off", o.fast_poll, {2000}, o.steady_seconds, o.threads));
+    // Producers notify only while a relay waits (outbox schema 4); relays at their default poll.
+    res.phases.push_back(
+        run_load(o, ++phase_no, "steady 2,000/s", "idle", "100ms", {2000}, o.steady_seconds, o.threads));
   }
   if (o.phase("ramp"))
-    res.phases.push_back(run_load(o, ++phase_no, "ramp", false, o.fast_poll, o.ramp_rates, o.ramp_seconds, o.ramp_threads));
+    res.phases.push_back(run_load(o, ++phase_no, "ramp", o.ramp_notify, o.ramp_notify == "off" ? o.fast_poll : "100ms",
+                                  o.ramp_rates, o.ramp_seconds, o.ramp_threads));
   if (o.phase("drain")) res.drain = backlog_drain(o, o.fast_poll);
 
   const std::string md = report(o, res);

@@ -75,7 +75,7 @@ struct Options : CommonOptions {
   std::vector<double> steady_quiet_rates{2000};
   // And a third time with `outbox.notify = idle` (schema version 4): producers notify only while
   // the relay waits; the relay keeps its default --poll-interval as the safety net.
-  std::vector<double> steady_idle_rates{2000};
+  std::vector<double> steady_idle_rates{500, 2000};
   std::string fast_poll = "10ms";
   int steady_threads = 16;
   double drain_timeout = 600;
@@ -84,6 +84,7 @@ struct Options : CommonOptions {
   std::string compare;
   int ab_rounds = 2;
   std::vector<std::string> extra_a, extra_b;  // extra `run` flags per relay (space-separated)
+  std::vector<std::string> relay_args;         // --relay-arg: extra `run` flags for every relay
 };
 
 std::vector<std::string> split_words(const std::string& s) {
@@ -97,8 +98,8 @@ std::vector<std::string> split_words(const std::string& s) {
   usage_exit("relay_bench", problem,
              "relay_bench --pg-base postgresql://user:pw@host:port --amqp amqp://u:p@host:port/%2f "
              "--relay build/bin/outbox-relay [--quick] [--batch-size N] [--backlog N] "
-             "[--steady-seconds S] [--steady-rates 500,2000] [--steady-quiet-rates 2000] [--steady-idle-rates 2000] [--fast-poll 10ms] "
-             "[--markdown-out FILE] "
+             "[--steady-seconds S] [--steady-rates 500,2000] [--steady-quiet-rates 2000] [--steady-idle-rates 500,2000] [--fast-poll 10ms] "
+             "[--markdown-out FILE] [--relay-arg FLAG]... "
              "[--servers-dir DIR] [--relay-log FILE] [--keep] "
              "[--compare RELAY_B [--ab-rounds N] [--extra-a 'FLAGS'] [--extra-b 'FLAGS']]");
 }
@@ -132,6 +133,8 @@ Options parse_args(int argc, char** argv) {
       o.extra_a = split_words(value());
     } else if (f == "--extra-b") {
       o.extra_b = split_words(value());
+    } else if (f == "--relay-arg") {
+      o.relay_args.push_back(value());
     } else {
       return false;
     }
@@ -222,6 +225,7 @@ class RelayProcess {
     }
     std::vector<std::string> args{bin, "run", "--db", db_url(o, db), "--amqp", o.amqp, "--exchange", kRelayExchange,
                                   "--metrics", "127.0.0.1:" + std::to_string(port_), "--batch-size", o.batch_size};
+    args.insert(args.end(), o.relay_args.begin(), o.relay_args.end());
     args.insert(args.end(), extra.begin(), extra.end());
     pid_ = spawn(args, o.relay_log);
   }
@@ -456,7 +460,13 @@ struct SteadyResult {
 /// How a steady step wakes the relay, for the report.
 std::string wake_label(const Options& o, const std::string& notify) {
   if (notify == "off") return "NOTIFY off, relay --poll-interval " + o.fast_poll;
-  if (notify == "idle") return "`outbox.notify = idle`, relay --poll-interval 100ms";
+  if (notify == "idle") {
+    // The relay's own default unless --relay-arg set one.
+    std::string poll = "100ms";
+    for (std::size_t i = 0; i + 1 < o.relay_args.size(); ++i)
+      if (o.relay_args[i] == "--poll-interval") poll = o.relay_args[i + 1];
+    return "`outbox.notify = idle`, relay --poll-interval " + poll;
+  }
   return "NOTIFY on";
 }
 
@@ -637,7 +647,9 @@ std::string report(const Options& o, const Results& r) {
   const double raw_confirm = r.w500.rate;
   md << "Run: " << r.date << "; " << r.machine << "; " << r.cpu_model << "; " << r.pg_version
      << "; RabbitMQ " << shell_out("dpkg-query -W -f='${Version}' rabbitmq-server 2>/dev/null") << "; relay --batch-size "
-     << o.batch_size << (o.quick ? "; **--quick sizes**" : "") << ".\n\n";
+     << o.batch_size;
+  for (const auto& a : o.relay_args) md << " " << a;
+  md << (o.quick ? "; **--quick sizes**" : "") << ".\n\n";
   md << "| measurement | result | ratio to the raw limit (same run) |\n|---|---|---|\n";
   md << "| raw PostgreSQL: single-row INSERT commits, 1 client | " << fmt_num(r.pg1.rate) << " commits/s (p50 "
      << fmt_num(r.pg1.p50_ms, 2) << " ms, p99 " << fmt_num(r.pg1.p99_ms, 2) << " ms) | limit |\n";

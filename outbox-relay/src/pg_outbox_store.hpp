@@ -71,6 +71,9 @@ class PgOutboxStore final : public OutboxStore {
   bool notified_ = false;
   bool wakeups_ = false;   // schema version 4 and our role may write outbox.relay_wakeups
   bool sleeping_ = false;  // our flag there, as last written
+  std::chrono::steady_clock::time_point woke_at_{};  // when the last wait_for_commit ended
+  /// Busy this long after a wake-up before the flag goes down (pg_outbox_store.cpp, fetch).
+  static constexpr std::chrono::milliseconds kBusyBeforeFlagDown{20};
   bool archive_ = false;
   bool in_place_rows_ = true;  // rows marked published in outbox.events may exist
   std::chrono::seconds archive_width_{3600};
