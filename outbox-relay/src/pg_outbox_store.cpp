@@ -51,11 +51,13 @@ void PgOutboxStore::open() {
   conn_.reset();
   owned_.clear();
   conn_ = pg::connect(options_);
-  if (pg::installed_version(*conn_, "outbox") == 0)
+  // One read of the schema version per connection decides every version-dependent path below.
+  const auto version = pg::installed_version(*conn_, "outbox");
+  if (version == 0)
     throw SchemaMissing("schema 'outbox' is not installed in this database; run `outbox-relay install --db URL` first");
   // From schema version 3 on, published rows move to outbox.events_archive; against an older
   // schema (a relay upgraded before `outbox-relay install`) they are marked in place as before.
-  archive_ = pg::installed_version(*conn_, "outbox") >= 3;
+  archive_ = version >= 3;
   // Rows marked published in place (by a relay before schema 3, or by the fallback below) are
   // deleted by the old batched purge. Finding them walks the table, so with the archive it is
   // only done while some may exist: checked once per connection, set again by the fallback.
@@ -78,7 +80,7 @@ void PgOutboxStore::open() {
   // of relay sessions that are gone (killed relays) are removed first: a stale `sleeping` row
   // would only make producers in `outbox.notify = idle` notify as if it were `on`.
   sleeping_ = false;
-  wakeups_ = pg::installed_version(*conn_, "outbox") >= 4;
+  wakeups_ = version >= 4;
   if (wakeups_) {
     try {
       {
