@@ -210,6 +210,26 @@ run_scenario() {  # run_scenario NAME DESCRIPTION FAULT_FN PHASES... [-- extra o
   local verify_rc=0
   "$build/bin/oss-verify" --db "$oss_db" --source-db "$crm_db" --source-db "$mes_db" --wait 30s --json \
     >"$sdir/verify.json" 2>"$sdir/verify.log" || verify_rc=$?
+  if [ "$load_rc" != 0 ] || [ "$verify_rc" != 0 ]; then
+    # Evidence while everything still runs: where the undecided events sit in the broker
+    # (ready, or unacknowledged by a consumer that holds them) and what the services count.
+    {
+      echo "# queues (name ready unacked consumers) at $(date -u +%H:%M:%S.%N)"
+      "$root/scripts/servers.sh" rabbitctl "$servers_dir" list_queues name messages_ready \
+        messages_unacknowledged consumers 2>&1 || true
+      echo "# consumers (queue channel ack prefetch)"
+      "$root/scripts/servers.sh" rabbitctl "$servers_dir" list_consumers queue_name channel_pid ack_required \
+        prefetch_count 2>&1 || true
+      echo "# channels (name unacked prefetch)"
+      "$root/scripts/servers.sh" rabbitctl "$servers_dir" list_channels name messages_unacknowledged \
+        prefetch_count 2>&1 || true
+    } >"$sdir/broker-state.txt"
+    local inst
+    for inst in service1 service2; do
+      [ -f "$work/pids/$inst.port" ] || continue
+      curl -fsS "http://127.0.0.1:$(cat "$work/pids/$inst.port")/metrics" >"$sdir/$inst.metrics" 2>&1 || true
+    done
+  fi
   stop_proc relay-crm; stop_proc relay-mes; stop_proc service1; stop_proc service2
 
   local verdict summary

@@ -10,6 +10,7 @@
 #                                      OSS_TEST_AMQP_URLS (the three nodes, comma-separated)
 #   scripts/servers.sh kill-node DIR N | stop-node DIR N | start-node DIR N    (N = 1, 2 or 3)
 #   scripts/servers.sh ctl DIR N ARGS...  rabbitmqctl ARGS on node N, e.g. list_queues name leader online
+#   scripts/servers.sh rabbitctl DIR ARGS...  rabbitmqctl ARGS on the single node of `start`
 #
 # DIR defaults to .run/servers in the project. Everything lives under DIR; the servers listen
 # on 127.0.0.1 only. `source DIR/env` gives OSS_TEST_PG_URL_BASE, OSS_TEST_AMQP_URL, ...
@@ -433,8 +434,9 @@ case "$cmd" in
   stop-node) load_env; check_node "${3:-}"; node_stop "$3" ;;
   start-node) load_env; check_node "${3:-}"; node_launch "$3"; node_await "$3" ;;
   ctl) load_env; check_node "${3:-}"; n="$3"; shift 3; node_ctl "$n" "$@" ;;
+  rabbitctl) load_env; shift 2; ( rabbit_env; "$RMQBIN/rabbitmqctl" -n "$RABBIT_NODE" -q "$@" ) ;;
   *) echo "usage: $0 start|stop|status|stop-pg|start-pg|restart-pg|kill-pg|stop-rabbit|start-rabbit|restart-rabbit|kill-rabbit [DIR]" >&2
      echo "       $0 start-cluster|stop-cluster|cluster-status DIR;  $0 kill-node|stop-node|start-node DIR N  (N = 1..3)" >&2
-     echo "       $0 ctl DIR N RABBITMQCTL-ARGS..." >&2
+     echo "       $0 ctl DIR N RABBITMQCTL-ARGS...;  $0 rabbitctl DIR RABBITMQCTL-ARGS..." >&2
      exit 2 ;;
 esac

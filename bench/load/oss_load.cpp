@@ -11,7 +11,8 @@
 // Phases (`--phase RATE:DURATION`, repeatable) set the rate over time; `--burst N@OFFSET`
 // commits N order creations at once (an import) at that offset, in transactions of
 // `--burst-tx` events. A failed emit (database down) is retried until it commits: a producer
-// redoes its business transaction.
+// redoes its business transaction, and the order's next step waits for it (OrderProgress), as
+// a real producer's next business step would.
 //
 // After the load it waits for the service to decide every event in the outboxes (drain) and
 // reports, as one JSON line on stdout: events emitted, achieved rate, end-to-end latency
@@ -77,14 +78,18 @@ void say(const std::string& msg) {
                            std::chrono::duration<double>(now.time_since_epoch()).count(), msg);
 }
 
-/// One emit slot k → (order id, step).
-std::pair<std::string, const StepDef*> slot(const Config& c, long k) {
+/// One emit slot k → (order number, step number).
+struct Slot {
+  long order;
+  int step;
+};
+Slot slot(const Config& c, long k) {
   const long a = c.active_orders;
   const long window = k / (a * kStepCount);
   const long j = k % (a * kStepCount);
-  const long order = window * a + j % a;
-  return {fmt::format("{}-{}", c.prefix, order), &kSteps[j / a]};
+  return {window * a + j % a, static_cast<int>(j / a)};
 }
+std::string order_id(const Config& c, long order) { return fmt::format("{}-{}", c.prefix, order); }
 
 struct Schedule {
   std::vector<double> phase_start_s;  // seconds from start
@@ -132,12 +137,48 @@ std::unique_ptr<pqxx::connection> connect_retrying(const std::string& url, Clock
 }
 
 struct Counters {
-  std::atomic<long> emitted{0}, retries{0}, burst_emitted{0}, gave_up{0};
+  std::atomic<long> emitted{0}, retries{0}, burst_emitted{0}, gave_up{0}, waited_for_predecessor{0};
   std::mutex lag_mu;
   std::vector<double> lag_ms;  // commit - scheduled instant
 };
 
-void producer(const Config& c, const Schedule& s, Clock::time_point start, std::atomic<long>& next, Counters& n) {
+/// Per order: how many of its steps have committed (kAbandoned once a step gave up).
+///
+/// A real producer emits an order's changes in business order: the MES does not report
+/// MANUFACTURING_STARTED before its PRICE_CALCULATED transaction committed. With several
+/// producer connections, a step whose transaction is being retried (database restarting)
+/// could otherwise be overtaken by the order's next step on another connection, which would
+/// then take the earlier per-source sequence number: the order's history would be emitted out
+/// of order and the service would rightly hold it forever as "early" (found in the kill-pg
+/// scenario, docs/reliability.md). So a step waits until its predecessor has committed.
+/// Slots are taken in increasing order and a step only waits for a lower slot, so no cycle.
+class OrderProgress {
+ public:
+  static constexpr int kAbandoned = -1;
+  explicit OrderProgress(long orders) : steps_(static_cast<std::size_t>(orders)) {}
+  /// Waits until `step`'s predecessor committed; false if it was abandoned or we are stopping.
+  bool wait_for_predecessor(long order, int step, Counters& n) const {
+    const auto& done = steps_.at(static_cast<std::size_t>(order));
+    bool waited = false;
+    for (;;) {
+      const int d = done.load();
+      if (d == kAbandoned || g_stop) return false;
+      if (d >= step) break;
+      waited = true;
+      std::this_thread::sleep_for(1ms);
+    }
+    if (waited) n.waited_for_predecessor.fetch_add(1);
+    return true;
+  }
+  void committed(long order, int step) { steps_.at(static_cast<std::size_t>(order)).store(step + 1); }
+  void abandon(long order) { steps_.at(static_cast<std::size_t>(order)).store(kAbandoned); }
+
+ private:
+  std::vector<std::atomic<int>> steps_;
+};
+
+void producer(const Config& c, const Schedule& s, Clock::time_point start, std::atomic<long>& next, Counters& n,
+              OrderProgress& orders) {
   const auto give_up = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s.total_s)) + 120s;
   std::unique_ptr<pqxx::connection> conn[2];
   std::vector<double> lags;
@@ -146,7 +187,14 @@ void producer(const Config& c, const Schedule& s, Clock::time_point start, std::
     if (k >= s.total_slots || g_stop) break;
     const auto due = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(due_s(c, s, k)));
     std::this_thread::sleep_until(due);
-    const auto [order, step] = slot(c, k);
+    const auto [order_no, step_no] = slot(c, k);
+    const StepDef* step = &kSteps[step_no];
+    const std::string order = order_id(c, order_no);
+    if (!orders.wait_for_predecessor(order_no, step_no, n)) {
+      orders.abandon(order_no);
+      if (!g_stop) n.gave_up.fetch_add(1);
+      continue;
+    }
     const std::string payload = fmt::format(R"({{"status": "{}", "actor": "oss-load"}})", step->status);
     for (;;) {
       try {
@@ -155,6 +203,7 @@ void producer(const Config& c, const Schedule& s, Clock::time_point start, std::
         pqxx::work tx(*cn);
         tx.exec_prepared("emit", kSourceName[step->source], order, payload);
         tx.commit();
+        orders.committed(order_no, step_no);
         break;
       } catch (const pqxx::failure&) {
         // The producer's database went away, is restarting, or the commit is in doubt: redo
@@ -165,6 +214,7 @@ void producer(const Config& c, const Schedule& s, Clock::time_point start, std::
       n.retries.fetch_add(1);
       if (Clock::now() > give_up || g_stop) {
         n.gave_up.fetch_add(1);
+        orders.abandon(order_no);
         return;
       }
       std::this_thread::sleep_for(200ms);
@@ -331,7 +381,9 @@ int run(const std::vector<std::string>& args) {
   std::atomic<long> next{0};
   const auto start = Clock::now();
   std::vector<std::thread> threads;
-  for (long i = 0; i < c.connections; ++i) threads.emplace_back([&] { producer(c, s, start, next, n); });
+  // Orders touched by the schedule: the last slot's window holds active_orders of them.
+  OrderProgress orders((s.total_slots / (c.active_orders * kStepCount) + 1) * c.active_orders);
+  for (long i = 0; i < c.connections; ++i) threads.emplace_back([&] { producer(c, s, start, next, n, orders); });
   std::thread import_thread;
   if (c.burst > 0) import_thread = std::thread([&] { importer(c, start, n); });
   std::thread reporter([&] {
@@ -381,6 +433,7 @@ int run(const std::vector<std::string>& args) {
   out["emitted_import"] = n.burst_emitted.load();
   out["emit_retries"] = n.retries.load();
   out["emit_gave_up"] = n.gave_up.load();
+  out["emit_waited_for_predecessor"] = n.waited_for_predecessor.load();
   out["load_seconds"] = load_s;
   // Scheduled events over the time they actually took (longer than the schedule when the
   // producers could not keep up: then the generator, not the pipeline, set the pace).

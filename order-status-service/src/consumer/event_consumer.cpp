@@ -206,6 +206,10 @@ void EventConsumer::consume_loop(Worker& w, amqp::Connection& conn, const std::a
     }
     const auto t0 = Clock::now();
     last_batch = t0;
+    if (log->should_log(spdlog::level::debug))
+      for (const auto& d : deliveries)
+        log->debug("msg=\"delivered\" worker={} message_id={} tag={} attempt={} redelivered={}", w.index,
+                   core::q(d.message_id), d.delivery_tag, attempt_of(d), d.redelivered);
     batch.reserve(deliveries.size() + held.size());
     for (const auto& d : deliveries) {
       batch.push_back(inbound_of(d));
@@ -233,6 +237,9 @@ void EventConsumer::consume_loop(Worker& w, amqp::Connection& conn, const std::a
     std::size_t newly_held = 0;
     for (std::size_t i = 0; i < deliveries.size(); ++i) {
       const auto& r = plan->results[i];
+      if (log->should_log(spdlog::level::debug))
+        log->debug("msg=\"decided\" worker={} message_id={} tag={} outcome={}", w.index,
+                   core::q(deliveries[i].message_id), deliveries[i].delivery_tag, domain::to_string(r.outcome));
       switch (r.outcome) {
         case domain::Outcome::applied:
           outcomes[r.ignored ? "ignored" : "applied"] += 1;
@@ -248,11 +255,16 @@ void EventConsumer::consume_loop(Worker& w, amqp::Connection& conn, const std::a
           if (options_.early_hold.count() > 0 && steady_now - since < options_.early_hold && held.size() < held_max) {
             keep[i] = true;
             if (fresh) ++newly_held;
+            if (fresh)
+              log->debug("msg=\"early event held\" worker={} message_id={} tag={} detail={}", w.index,
+                         core::q(deliveries[i].message_id), deliveries[i].delivery_tag, core::q(r.detail));
             held.push_back({std::move(deliveries[i]), std::move(batch[i]), since});
             break;
           }
           outcomes["early"] += 1;
           auto m = forward(deliveries[i], options_.topology.retry_queue_for_attempt(batch[i].attempt));
+          log->debug("msg=\"early event delayed\" worker={} message_id={} attempt={} queue={} detail={}", w.index,
+                     core::q(deliveries[i].message_id), batch[i].attempt + 1, m.routing_key, core::q(r.detail));
           m.headers.emplace_back(kAttemptHeader, static_cast<std::int64_t>(batch[i].attempt + 1));
           last_tag = conn.publish(m, true);
           ++published;
