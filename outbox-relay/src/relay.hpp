@@ -89,7 +89,6 @@ class Relay {
   /// When the broker last failed us (lost connection, closed channel, confirm timeout, a batch
   /// nacked whole), and when it first routed a message after that fault (unset until it has).
   std::optional<std::chrono::steady_clock::time_point> last_broker_fault_, routed_again_at_;
-  bool broker_suspect_ = false;  // a fault left confirms unknown: next publishes may duplicate
   NackPolicy nacks_;
 };
 
