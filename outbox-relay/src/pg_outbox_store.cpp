@@ -193,7 +193,7 @@ std::vector<OutboxRow> PgOutboxStore::fetch(std::size_t limit, std::int64_t afte
   // first rows after a wake-up: at low rates the relay is back to waiting within milliseconds,
   // and lowering and raising the flag for every event cost PostgreSQL more than the NOTIFYs
   // (0.14 of a core at 500 events/s). Rows that only wait for their retry time do not count.
-  if (sleeping_ && std::chrono::steady_clock::now() - woke_at_ >= kBusyBeforeFlagDown &&
+  if (sleeping_ && std::chrono::steady_clock::now() - woke_at_ >= busy_before_flag_down_ &&
       std::any_of(rows.begin(), rows.end(), [](const OutboxRow& row) { return row.due; }))
     set_sleeping(false);
   return rows;

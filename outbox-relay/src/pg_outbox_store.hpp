@@ -48,6 +48,10 @@ class PgOutboxStore final : public OutboxStore {
 
   void prepare_archive() override;
 
+  /// How long the relay must have been busy since its last wake-up before it lowers its
+  /// `outbox.notify = idle` flag (default 20 ms; see fetch() in pg_outbox_store.cpp).
+  void set_busy_before_flag_down(std::chrono::milliseconds d) { busy_before_flag_down_ = d; }
+
   int partition_count() const { return partitions_; }
   /// True when published rows move to outbox.events_archive (schema version >= 3).
   bool archives() const { return archive_; }
@@ -73,7 +77,7 @@ class PgOutboxStore final : public OutboxStore {
   bool sleeping_ = false;  // our flag there, as last written
   std::chrono::steady_clock::time_point woke_at_{};  // when the last wait_for_commit ended
   /// Busy this long after a wake-up before the flag goes down (pg_outbox_store.cpp, fetch).
-  static constexpr std::chrono::milliseconds kBusyBeforeFlagDown{20};
+  std::chrono::milliseconds busy_before_flag_down_{20};
   bool archive_ = false;
   bool in_place_rows_ = true;  // rows marked published in outbox.events may exist
   std::chrono::seconds archive_width_{3600};

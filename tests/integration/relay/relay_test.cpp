@@ -19,6 +19,7 @@
 #include "oss/pg/migrate.hpp"
 #include "oss/schema/migrations.hpp"
 #include "oss/testing/support.hpp"
+#include "pg_outbox_store.hpp"
 
 namespace {
 
@@ -412,6 +413,59 @@ TEST_F(Relays, IdleNotifyWakesAWaitingRelayAndCostsNothingWhileNoneWaits) {
   NotifyCounter quiet(db_);
   oss::testing::sql_exec(db_, "SELECT outbox.emit('crm', 'order', 'W-9', 'order.note_added', '{}'::jsonb)");
   EXPECT_EQ(quiet.count(300ms), 0) << "no relay waits: no NOTIFY";
+}
+
+// The idle flag's hysteresis (PgOutboxStore::fetch): a relay woken by a commit keeps its flag
+// up until it has been busy for a while (20 ms by default), so that at low rates it does not
+// lower and raise it around every event. The busy spell is a setting here, so that the test
+// does not depend on how fast this machine is.
+TEST_F(Relays, IdleFlagGoesDownOnlyAfterTheRelayHasBeenBusyForItsSpell) {
+  oss::testing::sql_exec(db_, "ALTER DATABASE " + oss::testing::sql_scalar(db_, "SELECT quote_ident(current_database())") +
+                                  " SET outbox.notify = idle");
+  oss::pg::ConnectOptions o;
+  o.url = db_;
+  o.application_name = "relay-flag-test";
+  oss::relay::PgOutboxStore store(o);
+  const auto flag = [&] {
+    return count(db_, "SELECT count(*) FROM outbox.relay_wakeups WHERE sleeping AND pid = (SELECT pid FROM "
+                      "pg_stat_activity WHERE application_name = 'relay-flag-test' AND datname = current_database())");
+  };
+  ASSERT_FALSE(store.rebalance().empty()) << "the only relay owns partitions";
+  EXPECT_EQ(flag(), 0) << "connected, not waiting";
+  ASSERT_TRUE(store.wait_for_commit(0ms)) << "raises the flag, then asks for one more look";
+  EXPECT_EQ(flag(), 1);
+  EXPECT_TRUE(store.fetch(100).empty());
+  EXPECT_FALSE(store.wait_for_commit(10ms)) << "nothing committed: the wait times out";
+
+  // A commit while the relay waits sends a NOTIFY; the relay finds the row. Busy for less than
+  // its spell (one hour here), it leaves the flag up.
+  store.set_busy_before_flag_down(std::chrono::hours(1));
+  {
+    NotifyCounter notes(db_);
+    oss::testing::sql_exec(db_, "SELECT outbox.emit('crm', 'order', 'F-1', 'order.note_added', '{}'::jsonb)");
+    EXPECT_EQ(notes.count(300ms), 1) << "a relay waits: the commit notifies";
+  }
+  ASSERT_EQ(store.fetch(100).size(), 1u);
+  EXPECT_EQ(flag(), 1) << "busy for less than the spell: the flag stays up";
+  {
+    NotifyCounter notes(db_);
+    oss::testing::sql_exec(db_, "SELECT outbox.emit('crm', 'order', 'F-2', 'order.note_added', '{}'::jsonb)");
+    EXPECT_EQ(notes.count(300ms), 1) << "the flag is still up: commits still notify";
+  }
+
+  // Busy past its spell (zero here): the next fetch that finds due rows lowers the flag, and
+  // producers stop notifying.
+  store.set_busy_before_flag_down(0ms);
+  ASSERT_EQ(store.fetch(100).size(), 2u);
+  EXPECT_EQ(flag(), 0) << "busy past the spell: the flag is down";
+  {
+    NotifyCounter notes(db_);
+    oss::testing::sql_exec(db_, "SELECT outbox.emit('crm', 'order', 'F-3', 'order.note_added', '{}'::jsonb)");
+    EXPECT_EQ(notes.count(300ms), 0) << "nobody waits: no NOTIFY";
+  }
+  // Back to waiting: the flag goes up again before the relay really waits.
+  ASSERT_TRUE(store.wait_for_commit(0ms));
+  EXPECT_EQ(flag(), 1);
 }
 
 TEST_F(Relays, DatabaseRestartMidStreamLosesNothing) {
