@@ -12,7 +12,7 @@
 #include <gtest/gtest.h>
 #include <pqxx/pqxx>
 #include <random>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sstream>
 #include <sys/wait.h>
 #include <system_error>
@@ -111,13 +111,53 @@ Process::Process(const std::string& program, const std::vector<std::string>& arg
   envp.reserve(env_s.size() + 1);
   for (auto& e : env_s) envp.push_back(e.data());
   envp.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  const int rc = posix_spawn(&pid_, program.c_str(), &fa, nullptr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) throw std::runtime_error("cannot start " + program + ": " + std::generic_category().message(rc));
+  // fork + exec by hand rather than posix_spawn, for one thing posix_spawn cannot do: the child
+  // asks the kernel for SIGKILL when the test process dies (PR_SET_PDEATHSIG). Without it, a
+  // test binary killed by ctest's timeout (or a crash) left its relays and services running,
+  // holding ports and CPU for the rest of the suite. The signal follows the forking *thread*;
+  // tests start their processes from the main thread. Between fork and exec the child makes
+  // only async-signal-safe calls (the test process has other threads). An exec failure is
+  // reported through a close-on-exec pipe, as posix_spawn would report it.
+  int report[2];
+  if (::pipe2(report, O_CLOEXEC) != 0)
+    throw std::runtime_error("cannot start " + program + ": pipe: " + std::generic_category().message(errno));
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    const int err = errno;
+    ::close(report[0]);
+    ::close(report[1]);
+    throw std::runtime_error("cannot start " + program + ": fork: " + std::generic_category().message(err));
+  }
+  if (pid == 0) {
+    ::close(report[0]);
+    int err = 0;
+    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) err = errno;
+    if (err == 0 && ::getppid() != parent) ::_exit(127);  // the test process died before prctl
+    if (err == 0) {
+      const int fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      if (fd < 0 || ::dup2(fd, 1) < 0 || ::dup2(fd, 2) < 0) err = errno;  // dup2 clears CLOEXEC
+    }
+    if (err == 0) {
+      ::execve(program.c_str(), argv.data(), envp.data());
+      err = errno;
+    }
+    (void)!::write(report[1], &err, sizeof err);
+    ::_exit(127);
+  }
+  ::close(report[1]);
+  int err = 0;
+  ssize_t n;
+  do {
+    n = ::read(report[0], &err, sizeof err);
+  } while (n < 0 && errno == EINTR);
+  ::close(report[0]);
+  if (n == static_cast<ssize_t>(sizeof err)) {
+    int ignored = 0;
+    ::waitpid(pid, &ignored, 0);
+    throw std::runtime_error("cannot start " + program + ": " + std::generic_category().message(err));
+  }
+  pid_ = pid;
 }
 
 Process::~Process() {

@@ -29,7 +29,9 @@ void sql_exec(const std::string& url, const std::string& sql);
 std::string bin(const std::string& program);  // build/bin/<program>
 std::uint16_t free_port();
 
-/// A child process with its output in a log file; killed (SIGKILL) if still running at the end.
+/// A child process with its output in a log file; killed (SIGKILL) if still running at the end,
+/// and by the kernel if the test process dies first (PR_SET_PDEATHSIG; start it from the main
+/// thread: the signal follows the thread that started it).
 class Process {
  public:
   Process(const std::string& program, const std::vector<std::string>& args,
@@ -43,6 +45,7 @@ class Process {
   bool running();
   std::string log() const;
   const std::string& log_path() const { return log_path_; }
+  int pid() const { return pid_; }
 
  private:
   int pid_ = -1;
