@@ -82,6 +82,9 @@ struct Options : CommonOptions {
   std::string ramp_notify = "off";   // outbox.notify during the ramp: off (poll fast_poll) or idle
   double drain_timeout = 420;
   std::int64_t capacity_events = 60'000;
+  /// Capacity phase: each MES event arrives this many events before its predecessor (a MES
+  /// relay ahead of the CRM's); 0: every event after its predecessor.
+  std::int64_t capacity_mes_lead = 0;
   int emits_per_tx = 1;  // producer events per transaction (1: one emit per commit)  // consumer-only phase: events pre-loaded into the queue
   std::vector<std::string> service_args;  // extra flags for `order-status-service run`
   std::string phases = "capacity,steady,ramp,drain";
@@ -95,7 +98,7 @@ struct Options : CommonOptions {
              "e2e_bench --pg-base postgresql://user:pw@host:port --amqp amqp://u:p@host:port/%2f "
              "--bin-dir build/bin [--quick] [--steady-rates 500,2000] [--steady-seconds S] "
              "[--ramp-rates 4000,6000,8000] [--ramp-seconds S] [--backlog N] [--threads N] [--ramp-threads N] "
-             "[--step-gap SECONDS] [--fast-poll 20ms] [--capacity-events N] [--emits-per-tx N] [--ramp-notify off|idle] [--service-arg FLAG]... "
+             "[--step-gap SECONDS] [--fast-poll 20ms] [--capacity-events N] [--capacity-mes-lead N] [--emits-per-tx N] [--ramp-notify off|idle] [--service-arg FLAG]... "
              "[--phases capacity,steady,ramp,drain] [--markdown-out FILE] [--servers-dir DIR] [--log FILE] [--keep]");
 }
 
@@ -112,6 +115,7 @@ Options parse_args(int argc, char** argv) {
     else if (f == "--step-gap") o.step_gap = std::stod(value());
     else if (f == "--fast-poll") o.fast_poll = value();
     else if (f == "--capacity-events") o.capacity_events = std::stoll(value());
+    else if (f == "--capacity-mes-lead") o.capacity_mes_lead = std::stoll(value());
     else if (f == "--emits-per-tx") o.emits_per_tx = std::stoi(value());
     else if (f == "--ramp-notify") {
       o.ramp_notify = value();
@@ -642,11 +646,23 @@ CapacityResult consumer_capacity(const Options& o) {
     c.enable_confirms();
     const std::string now = shell_out("date -u +%Y-%m-%dT%H:%M:%S.000Z");
     std::uint64_t published = 0;
-    for (int step = 0; step < 6; ++step) {
+    // Step by step over all orders; with --capacity-mes-lead L the MES stream is moved ahead so
+    // that each MES event comes L events before its CRM predecessor (early events).
+    std::vector<std::pair<std::int64_t, std::pair<int, std::int64_t>>> plan;  // (key, (step, order))
+    plan.reserve(static_cast<std::size_t>(r.events));
+    for (int step = 0; step < 6; ++step)
+      for (std::int64_t i = 0; i < orders; ++i) {
+        const bool mes = std::string(kLifecycle[step].source) == "mes";
+        const std::int64_t lead = o.capacity_mes_lead > 0 && mes ? orders + o.capacity_mes_lead : 0;
+        plan.push_back({static_cast<std::int64_t>(step) * orders + i - lead, {step, i}});
+      }
+    std::stable_sort(plan.begin(), plan.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (const auto& [key, item] : plan) {
+      const auto [step, i] = item;
       const auto& st = kLifecycle[step];
       // crm's sequences 1, 2, 3 are steps 0, 2, 5; mes's are steps 1, 3, 4.
       const int sequence = std::string(st.source) == "crm" ? (step == 0 ? 1 : step == 2 ? 2 : 3) : (step == 1 ? 1 : step == 3 ? 2 : 3);
-      for (std::int64_t i = 0; i < orders; ++i) {
+      {
         oss::amqp::Message m;
         m.exchange = o.exchange;
         m.routing_key = std::string(st.source) + ".order.status_changed";
@@ -828,7 +844,11 @@ std::string report(const Options& o, const Results& r) {
   if (r.capacity) {
     const auto& c = *r.capacity;
     md << "| **consumer capacity**: the service alone, " << fmt_num(static_cast<double>(c.events))
-       << " events pre-loaded in its queue | " << (o.service_args.empty() ? std::string("defaults") : join(o.service_args))
+       << " events pre-loaded in its queue"
+       << (o.capacity_mes_lead > 0 ? ", each MES event " + fmt_num(static_cast<double>(o.capacity_mes_lead)) +
+                                         " events ahead of its CRM predecessor"
+                                   : std::string())
+       << " | " << (o.service_args.empty() ? std::string("defaults") : join(o.service_args))
        << " | | **" << fmt_num(c.rate) << " events/s** (" << fmt_num(static_cast<double>(c.applied)) << " in "
        << fmt_num(c.seconds, 1) << " s) | | | | " << fmt_pct(c.rate / pg) << " / " << fmt_pct(c.rate / mq) << " |\n";
   }

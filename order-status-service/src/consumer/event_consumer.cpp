@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <limits>
+#include <set>
 #include <stdexcept>
 #include <thread>
 
+#include "consumer/held_events.hpp"
 #include "oss/core/backoff.hpp"
 #include "oss/core/logging.hpp"
 #include "oss/pg/errors.hpp"
@@ -64,7 +66,9 @@ EventConsumer::EventConsumer(ConsumerOptions options, pg::ConnectOptions db, con
       db_(std::move(db)),
       workflow_(workflow),
       metrics_(metrics),
-      on_applied_(std::move(on_applied)) {
+      on_applied_(std::move(on_applied)),
+      // No held event is older than early_hold: touches older than that concern none.
+      touched_(options_.early_hold + std::chrono::seconds(1)) {
   if (options_.workers < 1) throw std::invalid_argument("consumer workers must be at least 1");
 }
 
@@ -171,33 +175,41 @@ void EventConsumer::consume_loop(Worker& w, amqp::Connection& conn, const std::a
   struct Held {
     amqp::Delivery delivery;
     processing::InboundEvent event;
-    Clock::time_point since;
+    std::string order_id;
+    HeldTiming timing;
   };
   std::vector<Held> held;
   const std::size_t held_max = std::min<std::size_t>(options_.batch_max, std::max<std::size_t>(1, options_.prefetch / 2));
-  // A batch of only held events is decided again at most this often (they wait for another
-  // worker or instance to apply their predecessor).
-  const auto held_retry = std::chrono::milliseconds(50);
-  auto last_batch = Clock::now();
+  // With events held, the worker looks this often whether one of them is due (held_events.hpp);
+  // one that nothing concerns is decided again after `held_recheck` (another instance may have
+  // applied its predecessor).
+  const auto held_poll = std::chrono::milliseconds(50);
+  const auto held_recheck = std::chrono::milliseconds(250);
 
   std::vector<amqp::Delivery> deliveries;
   std::vector<processing::InboundEvent> batch;
   std::vector<Clock::time_point> held_since;  // per batch item: first held, or max() for fresh ones
+  std::set<std::string> fresh_orders;
+  int held_reported = 0;  // what this loop added to held_total_
+  // Leaving (stop, or a broker error: held events go back to the queue unacked) takes this
+  // worker's share of held_total_ with it.
+  struct Unreport {
+    std::atomic<int>& total;
+    int& mine;
+    ~Unreport() { total -= mine; }
+  } unreport{held_total_, held_reported};
   while (!stop.load()) {
     deliveries.clear();
     batch.clear();
     held_since.clear();
-    const auto wait = held.empty() ? std::chrono::milliseconds(200)
-                                   : std::max(std::chrono::milliseconds(1),
-                                              std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                  last_batch + held_retry - Clock::now()));
-    auto first = conn.next_delivery(wait);
+    fresh_orders.clear();
+    auto first = conn.next_delivery(held.empty() ? std::chrono::milliseconds(200) : held_poll);
     if (!first && held.empty()) continue;
     if (first) {
       deliveries.push_back(std::move(*first));
       const auto fill_until = Clock::now() + options_.batch_wait;
-      const std::size_t room = options_.batch_max > held.size() ? options_.batch_max - held.size() : 1;
-      while (deliveries.size() < room) {
+      // Fresh deliveries always get a whole batch: held events no longer take their room.
+      while (deliveries.size() < options_.batch_max) {
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(fill_until - Clock::now());
         auto d = conn.next_delivery(std::max(left, std::chrono::milliseconds(0)));
         if (!d) break;
@@ -205,7 +217,6 @@ void EventConsumer::consume_loop(Worker& w, amqp::Connection& conn, const std::a
       }
     }
     const auto t0 = Clock::now();
-    last_batch = t0;
     if (log->should_log(spdlog::level::debug))
       for (const auto& d : deliveries)
         log->debug("msg=\"delivered\" worker={} message_id={} tag={} attempt={} redelivered={}", w.index,
@@ -214,15 +225,23 @@ void EventConsumer::consume_loop(Worker& w, amqp::Connection& conn, const std::a
     for (const auto& d : deliveries) {
       batch.push_back(inbound_of(d));
       held_since.push_back(Clock::time_point::max());
+      if (const auto* env = std::get_if<domain::Envelope>(&batch.back().parsed)) fresh_orders.insert(env->aggregate_id);
     }
-    // Held events go last: a predecessor among the fresh deliveries is then decided first
-    // (plan_batch also decides early events again after the rest of the batch).
+    // Held events that are due go last: a predecessor among the fresh deliveries is then
+    // decided first (plan_batch also decides early events again after the rest of the batch).
+    // The others stay held, untouched (and unacked).
+    std::vector<Held> aside;
     for (auto& h : held) {
+      if (!held_is_due(h.order_id, h.timing, fresh_orders, touched_, t0, held_recheck, options_.early_hold)) {
+        aside.push_back(std::move(h));
+        continue;
+      }
       deliveries.push_back(std::move(h.delivery));
       batch.push_back(std::move(h.event));
-      held_since.push_back(h.since);
+      held_since.push_back(h.timing.since);
     }
-    held.clear();
+    held = std::move(aside);
+    if (batch.empty()) continue;  // only held events, none due yet
 
     auto plan = apply_with_retry(w, batch, stop);
     if (!plan) return;  // stopping: leave the batch unacked, it will be redelivered
@@ -258,7 +277,9 @@ void EventConsumer::consume_loop(Worker& w, amqp::Connection& conn, const std::a
             if (fresh)
               log->debug("msg=\"early event held\" worker={} message_id={} tag={} detail={}", w.index,
                          core::q(deliveries[i].message_id), deliveries[i].delivery_tag, core::q(r.detail));
-            held.push_back({std::move(deliveries[i]), std::move(batch[i]), since});
+            std::string order_id;
+            if (const auto* env = std::get_if<domain::Envelope>(&batch[i].parsed)) order_id = env->aggregate_id;
+            held.push_back({std::move(deliveries[i]), std::move(batch[i]), std::move(order_id), {since, t0}});
             break;
           }
           outcomes["early"] += 1;
@@ -309,6 +330,20 @@ void EventConsumer::consume_loop(Worker& w, amqp::Connection& conn, const std::a
     }
     if (below > 0) conn.ack(below, /*multiple=*/true);
     for (const auto tag : above) conn.ack(tag, /*multiple=*/false);
+    {
+      // Orders whose state or sequences this batch may have moved: events held for them (by
+      // any worker of this process) are due again.
+      std::vector<std::string> decided_orders;
+      for (std::size_t i = 0; i < deliveries.size(); ++i)
+        if (!keep[i] && plan->results[i].outcome != domain::Outcome::early)
+          if (const auto* env = std::get_if<domain::Envelope>(&batch[i].parsed)) decided_orders.push_back(env->aggregate_id);
+      // Only worth recording while some worker holds events (the common case holds none). A
+      // hold that begins as this is skipped still gets its recheck, only later.
+      if (!decided_orders.empty() && held_total_.load() > 0) touched_.touch(decided_orders, Clock::now());
+    }
+    // This worker's share of held_total_.
+    held_total_ += static_cast<int>(held.size()) - held_reported;
+    held_reported = static_cast<int>(held.size());
     for (const auto& [o, n] : outcomes) metrics_.outcome(o, n);
     if (newly_held > 0) metrics_.early_held.inc(static_cast<double>(newly_held));
     metrics_.batch_size.observe(static_cast<double>(deliveries.size()));

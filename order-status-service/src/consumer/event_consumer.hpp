@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "consumer/consumer_metrics.hpp"
+#include "consumer/held_events.hpp"
 #include "consumer/topology.hpp"
 #include "domain/workflow.hpp"
 #include "oss/amqp/connection.hpp"
@@ -64,6 +65,10 @@ class EventConsumer {
   AppliedHook on_applied_;
   std::atomic<int> connected_{0};
   std::atomic<int> database_trouble_{0};
+  /// Orders decided lately by any worker: held early events of those orders are due again.
+  TouchedOrders touched_;
+  /// Early events held by all workers together (touched_ is only fed while there are some).
+  std::atomic<int> held_total_{0};
 };
 
 }  // namespace oss::consumer
