@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "failure_policy.hpp"
+#include "oss/core/logging.hpp"
 
 namespace oss::relay {
 
@@ -27,6 +28,19 @@ void AmqpPublisher::reset() {
   in_flight_.clear();
   broken_ = false;
   row_refused_ = false;
+}
+
+void AmqpPublisher::keep_alive() {
+  // Only with nothing in flight: frames read here are then none of a batch's confirms.
+  if (!conn_ || !conn_->is_open() || !in_flight_.empty()) return;
+  try {
+    conn_->keep_alive();
+  } catch (const amqp::Error& e) {
+    // Lost while idle (broker restarted, say): reconnect with the next batch, quietly.
+    core::logger("relay")->info("msg=\"idle broker connection lost; reconnecting with the next batch\" error={}",
+                                core::q(e.what()));
+    conn_.reset();
+  }
 }
 
 void AmqpPublisher::fail_all(const std::string& error, bool row_refused, const char* fault) {

@@ -27,6 +27,7 @@ class AmqpPublisher final : public Publisher {
   std::uint64_t send(const std::vector<OutboxRow>& rows) override;
   PublishOutcome settle() override;
   void reset() override;
+  void keep_alive() override;
 
  private:
   /// A batch published and not yet settled.

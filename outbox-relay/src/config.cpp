@@ -22,6 +22,7 @@ std::vector<core::FlagSpec> run_flags() {
       {"db", "RELAY_DB_URL", "producer database (libpq URI)", std::nullopt, true, false, true},
       {"amqp", "RELAY_AMQP_URL", "broker, amqp://user:pass@host:port/vhost", std::nullopt, true, false, true},
       {"exchange", "RELAY_EXCHANGE", "topic exchange to publish to", "orders.events"},
+      {"amqp-heartbeat", "RELAY_AMQP_HEARTBEAT", "AMQP heartbeat proposed to the broker (whole seconds; 0s: none); an idle relay keeps it going", "30s"},
       {"metrics", "RELAY_METRICS_LISTEN", "host:port for /metrics, /healthz, /readyz", "127.0.0.1:9101"},
       {"batch-size", "RELAY_BATCH_SIZE", "rows per batch (confirms pipelined per batch)", "500"},
       {"pipeline-depth", "RELAY_PIPELINE_DEPTH", "batches published ahead of their confirms", "4"},
@@ -42,6 +43,12 @@ RelayConfig parse_run_config(const core::FlagValues& f) {
   core::require_amqp_url(c.amqp_url, "--amqp");
   c.exchange = f.get("exchange");
   if (c.exchange.empty()) throw core::UsageError("--exchange: must not be empty");
+  {
+    const auto hb = f.get_duration("amqp-heartbeat");
+    if (hb.count() % 1000 != 0 || hb > std::chrono::hours(1))
+      throw core::UsageError("--amqp-heartbeat: whole seconds, at most 3600s (got " + f.get("amqp-heartbeat") + ")");
+    c.amqp_heartbeat = std::chrono::duration_cast<std::chrono::seconds>(hb);
+  }
   c.metrics_listen = f.get("metrics");
   c.log_level = f.get("log-level");
   c.options.batch_size = static_cast<std::size_t>(f.get_int("batch-size", 1, 10000));

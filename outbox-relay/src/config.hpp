@@ -12,6 +12,8 @@ struct RelayConfig {
   std::string db_url;
   std::string amqp_url;
   std::string exchange = "orders.events";
+  /// AMQP heartbeat proposed to the broker (0: none).
+  std::chrono::seconds amqp_heartbeat{30};
   std::string metrics_listen = "127.0.0.1:9101";
   std::string log_level = "info";
   RelayOptions options;

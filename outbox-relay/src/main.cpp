@@ -77,8 +77,8 @@ int cmd_run(const std::vector<std::string>& args) {
   } catch (const pqxx::broken_connection& e) {
     throw core::DependencyError("cannot connect to the database " + core::mask_url(config.db_url) + ": " + e.what());
   }
-  relay::AmqpPublisher publisher({{config.amqp_url, std::chrono::milliseconds(5000), std::chrono::milliseconds(10000), 30,
-                                   "outbox-relay"},
+  relay::AmqpPublisher publisher({{config.amqp_url, std::chrono::milliseconds(5000), std::chrono::milliseconds(10000),
+                                   static_cast<std::uint16_t>(config.amqp_heartbeat.count()), "outbox-relay"},
                                   config.exchange});
   try {
     publisher.connect();

@@ -51,6 +51,9 @@ class Publisher {
   }
   /// Drops the connection (it is re-opened on the next publish).
   virtual void reset() = 0;
+  /// Called now and then while the relay has nothing to publish: keeps an idle connection
+  /// alive (heartbeats), or drops a dead one so that the next publish reconnects at once.
+  virtual void keep_alive() {}
   /// Forgets batches sent but not settled (after a fault; they are fetched again).
   void drop_pending() { pending_.clear(); }
 

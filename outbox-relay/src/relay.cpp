@@ -54,10 +54,18 @@ OutboxStore& Relay::store() {
 void Relay::wait_for_work(const std::atomic<bool>& stop) {
   // In slices of at most 100 ms, so that SIGTERM is seen at once whatever --poll-interval is
   // (with --poll-interval 60s a stopping relay waited for the rest of the minute).
+  // The broker connection is kept alive meanwhile: a relay idle for longer than twice the
+  // heartbeat used to be dropped by the broker ("missed heartbeats from client") and paid a
+  // failed publish and a reconnect for the first event after a quiet spell.
   const auto until = std::chrono::steady_clock::now() + options_.poll_interval;
   while (!stop.load()) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+    const auto now = std::chrono::steady_clock::now();
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - now);
     if (left.count() <= 0) return;
+    if (now - kept_alive_at_ >= std::chrono::seconds(1)) {
+      publisher_.keep_alive();
+      kept_alive_at_ = now;
+    }
     if (store().wait_for_commit(std::min<std::chrono::milliseconds>(left, std::chrono::milliseconds(100)))) return;
   }
 }

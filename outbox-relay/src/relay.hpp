@@ -76,6 +76,8 @@ class Relay {
   StoreFactory store_factory_;
   std::unique_ptr<OutboxStore> store_;
   Publisher& publisher_;
+  /// When wait_for_work last kept the broker connection alive.
+  std::chrono::steady_clock::time_point kept_alive_at_{};
   RelayMetrics& metrics_;
   RelayOptions options_;
   std::atomic<bool> healthy_{false};

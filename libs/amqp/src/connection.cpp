@@ -316,6 +316,11 @@ class Connection::Impl {
     return to_string(ok->consumer_tag);
   }
 
+  void keep_alive() {
+    ensure_usable();
+    drain_ready();  // rabbitmq-c sends a due heartbeat before it looks for frames
+  }
+
   std::optional<Delivery> next_delivery(std::chrono::milliseconds timeout) {
     ensure_usable();
     const auto deadline = Clock::now() + timeout;
@@ -829,6 +834,7 @@ std::string Connection::consume(const std::string& queue, const std::string& con
 std::optional<Delivery> Connection::next_delivery(std::chrono::milliseconds timeout) {
   return impl().next_delivery(timeout);
 }
+void Connection::keep_alive() { impl().keep_alive(); }
 void Connection::ack(std::uint64_t delivery_tag, bool multiple) {
   impl().ack(delivery_tag, multiple);
 }

@@ -438,6 +438,42 @@ TEST_F(AmqpTest, IdleConnectionSurvivesHeartbeats) {
   EXPECT_EQ(c.queue_message_count(queue_), 0U);
 }
 
+// A publisher has no deliveries to wait for: while it has nothing to publish, keep_alive()
+// is what sends its heartbeats. Heartbeat 1 s: the broker drops a connection after about 2 s
+// of silence.
+TEST_F(AmqpTest, AnIdlePublisherStaysConnectedWithKeepAliveAndIsDroppedWithout) {
+  ConnectionOptions o = options();
+  o.heartbeat_seconds = 1;
+  {
+    Connection c(o);
+    declare_topology(c);
+    c.enable_confirms();
+    const auto until = Clock::now() + 4s;
+    while (Clock::now() < until) {
+      c.keep_alive();
+      std::this_thread::sleep_for(200ms);
+    }
+    ASSERT_TRUE(c.is_open());
+    const auto seq = c.publish(message(1), true);
+    const auto b = c.wait_confirms(seq, 5s);
+    EXPECT_EQ(b.acked.size(), 1U) << "the connection outlived 4 s without a publish";
+  }
+  {
+    // The control: the same silence without keep_alive() loses the connection.
+    Connection c(o);
+    declare_topology(c);
+    c.enable_confirms();
+    std::this_thread::sleep_for(5s);
+    EXPECT_THROW(
+        {
+          const auto seq = c.publish(message(2), true);
+          (void)c.wait_confirms(seq, 5s);
+          c.keep_alive();
+        },
+        oss::amqp::Error);
+  }
+}
+
 TEST_F(AmqpTest, MoveKeepsTheConnection) {
   Connection a(options());
   Connection b(std::move(a));

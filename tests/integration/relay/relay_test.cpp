@@ -468,6 +468,22 @@ TEST_F(Relays, IdleFlagGoesDownOnlyAfterTheRelayHasBeenBusyForItsSpell) {
   EXPECT_EQ(flag(), 1);
 }
 
+// An idle relay keeps its broker connection: with a 1 s heartbeat the broker drops a silent
+// connection after about 2 s, and a relay that did not keep it alive paid a failed publish and
+// a reconnect ("broker unavailable") for the first event after the quiet spell.
+TEST_F(Relays, AnIdleRelayKeepsItsBrokerConnectionThroughAQuietSpell) {
+  Collector collector(amqp_, queue_, exchange_);
+  auto r = relay(oss::testing::free_port(), {"--amqp-heartbeat", "1s", "--poll-interval", "60s"});
+  oss::testing::sql_exec(db_, "SELECT outbox.emit('crm', 'order', 'Q-1', 'order.note_added', '{}'::jsonb)");
+  ASSERT_TRUE(oss::testing::wait_until([&] { return collector.size() >= 1; }, 30s)) << r->log();
+  std::this_thread::sleep_for(5s);  // idle: nothing to publish
+  oss::testing::sql_exec(db_, "SELECT outbox.emit('crm', 'order', 'Q-2', 'order.note_added', '{}'::jsonb)");
+  ASSERT_TRUE(oss::testing::wait_until([&] { return collector.size() >= 2; }, 30s)) << r->log();
+  EXPECT_EQ(r->log().find("broker unavailable"), std::string::npos) << r->log();
+  EXPECT_EQ(r->log().find("idle broker connection lost"), std::string::npos) << r->log();
+  EXPECT_EQ(r->log().find("amqp: connected"), r->log().rfind("amqp: connected")) << "one connection: " << r->log();
+}
+
 TEST_F(Relays, DatabaseRestartMidStreamLosesNothing) {
   Collector collector(amqp_, queue_, exchange_);
   auto r = relay(oss::testing::free_port());

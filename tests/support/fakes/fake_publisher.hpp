@@ -37,6 +37,8 @@ class FakePublisher final : public Publisher {
     return n;
   }
   int resets() const { return resets_; }
+  /// How often the relay asked to keep an idle connection alive.
+  int keep_alives() const { return keep_alives_; }
 
   PublishOutcome publish(const std::vector<OutboxRow>& rows) override {
     std::vector<std::int64_t> positions;
@@ -78,6 +80,7 @@ class FakePublisher final : public Publisher {
   }
 
   void reset() override { ++resets_; }
+  void keep_alive() override { ++keep_alives_; }
 
  private:
   std::set<std::string> unroutable_, nacked_;
@@ -85,6 +88,7 @@ class FakePublisher final : public Publisher {
   std::optional<std::int64_t> poison_;
   std::vector<std::vector<std::int64_t>> batches_;
   int resets_ = 0;
+  int keep_alives_ = 0;
 };
 
 }  // namespace oss::relay::testing

@@ -46,6 +46,15 @@ TEST(RelayConfigTest, DefaultsAreTheDocumentedOnes) {
   EXPECT_EQ(c.options.retention, 24h);
   EXPECT_EQ(c.options.poll_interval, 100ms);
   EXPECT_EQ(c.options.vacuum_after_rows, 20000U);
+  EXPECT_EQ(c.amqp_heartbeat, 30s);
+}
+
+TEST(RelayConfigTest, AmqpHeartbeatInWholeSecondsAndZeroTurnsItOff) {
+  EXPECT_EQ(parse({"--amqp-heartbeat", "5s"}).amqp_heartbeat, 5s);
+  EXPECT_EQ(parse({}, {{"RELAY_AMQP_HEARTBEAT", "0s"}}).amqp_heartbeat, 0s);
+  EXPECT_THAT(usage_error({"--amqp-heartbeat", "1500ms"}), HasSubstr("--amqp-heartbeat"));
+  EXPECT_THAT(usage_error({"--amqp-heartbeat", "2h"}), HasSubstr("--amqp-heartbeat"));
+  EXPECT_THAT(usage_error({"--amqp-heartbeat", "often"}), HasSubstr("--amqp-heartbeat"));
 }
 
 TEST(RelayConfigTest, VacuumAfterFromTheFlagOrTheEnvironmentAndZeroTurnsItOff) {

@@ -10,6 +10,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 #include "fakes/fake_outbox_store.hpp"
 #include "fakes/fake_publisher.hpp"
@@ -481,6 +482,36 @@ TEST_F(RelayTest, AnIdleRelayWaitsInSlicesSoThatAStopIsSeenAtOnce) {
   EXPECT_EQ(store_.wait_calls(), 3) << "stopped right after the slice in which the stop came";
   for (auto t : store_.wait_timeouts()) EXPECT_LE(t, 100ms);
   EXPECT_EQ(store_.fetch_calls(), 1) << "one cycle, then a single wait in slices";
+}
+
+// An idle relay keeps its broker connection alive while it waits (heartbeats are only sent
+// when the connection is used): the first wait keeps it alive, and later ones about once a
+// second, not at every slice. Each wait here takes 100 ms of real time.
+TEST_F(RelayTest, AnIdleRelayKeepsItsBrokerConnectionAliveWhileItWaits) {
+  options_.poll_interval = std::chrono::hours(1);
+  std::atomic<bool> stop{false};
+  store_.on_wait([&] {
+    std::this_thread::sleep_for(100ms);
+    if (store_.wait_calls() == 25) stop = true;
+  });
+  auto done = std::async(std::launch::async, [&] { relay().run(stop); });
+  const bool finished = done.wait_for(60s) == std::future_status::ready;
+  stop = true;
+  done.wait();
+  ASSERT_TRUE(finished);
+  EXPECT_GE(publisher_.keep_alives(), 2) << "25 waits of 100 ms span more than a second";
+  EXPECT_LT(publisher_.keep_alives(), 25) << "not at every slice";
+}
+
+TEST_F(RelayTest, ABusyRelayDoesNotAskForKeepAlives) {
+  for (int i = 0; i < 5; ++i) store_.add("crm", "K-" + std::to_string(i));
+  std::atomic<bool> stop{false};
+  store_.on_mark([&] {
+    if (store_.published_positions().size() == 5) stop = true;
+  });
+  relay().run(stop);
+  ASSERT_EQ(store_.published_positions().size(), 5u);
+  EXPECT_EQ(publisher_.keep_alives(), 0) << "publishing keeps the connection alive by itself";
 }
 
 // The other side: rows that are fetched but held (waiting for their retry time) count as

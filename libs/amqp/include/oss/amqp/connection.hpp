@@ -40,7 +40,8 @@ struct QueueOptions {
 /// Frames are read by one internal pump: confirms that arrive while waiting for deliveries are
 /// kept for the next wait_confirms(), deliveries that arrive while waiting for confirms are kept
 /// for next_delivery() (bounded by set_prefetch). Heartbeats are answered only while the pump
-/// or a publish runs: call next_delivery()/wait_confirms() at least every heartbeat_seconds/2.
+/// or a publish runs: call next_delivery()/wait_confirms()/keep_alive() at least every
+/// heartbeat_seconds/2.
 ///
 /// Publishing writes without a deadline once the bytes are handed to rabbitmq-c (0.11 has no
 /// send timeout): if the broker blocks publishers (connection.blocked, a memory or disk alarm)
@@ -98,6 +99,10 @@ class Connection {
                       bool exclusive = false);
   /// The next buffered or incoming delivery; nullopt on timeout.
   std::optional<Delivery> next_delivery(std::chrono::milliseconds timeout);
+  /// Reads what has already arrived, without waiting (kept for wait_confirms()/next_delivery()),
+  /// and sends a heartbeat if one is due. A publisher with nothing to publish calls it now and
+  /// then (well within heartbeat_seconds/2) so that the broker does not drop it as dead.
+  void keep_alive();
   void ack(std::uint64_t delivery_tag, bool multiple = false);
   void nack(std::uint64_t delivery_tag, bool multiple, bool requeue);
   /// Deliveries already buffered for this consumer stay buffered (nack or ack them).
