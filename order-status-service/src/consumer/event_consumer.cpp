@@ -153,6 +153,12 @@ std::optional<processing::BatchPlan> EventConsumer::apply_with_retry(
 
 namespace {
 
+/// The order an inbound event belongs to ("" when its body did not parse).
+std::string order_of(const processing::InboundEvent& in) {
+  const auto* env = std::get_if<domain::Envelope>(&in.parsed);
+  return env ? env->aggregate_id : std::string();
+}
+
 processing::InboundEvent inbound_of(const amqp::Delivery& d) {
   processing::InboundEvent in;
   in.parsed = domain::parse_envelope(d.body);
@@ -225,7 +231,7 @@ void EventConsumer::consume_loop(Worker& w, amqp::Connection& conn, const std::a
     for (const auto& d : deliveries) {
       batch.push_back(inbound_of(d));
       held_since.push_back(Clock::time_point::max());
-      if (const auto* env = std::get_if<domain::Envelope>(&batch.back().parsed)) fresh_orders.insert(env->aggregate_id);
+      if (auto order = order_of(batch.back()); !order.empty()) fresh_orders.insert(std::move(order));
     }
     // Held events that are due go last: a predecessor among the fresh deliveries is then
     // decided first (plan_batch also decides early events again after the rest of the batch).
@@ -274,18 +280,18 @@ void EventConsumer::consume_loop(Worker& w, amqp::Connection& conn, const std::a
           if (options_.early_hold.count() > 0 && steady_now - since < options_.early_hold && held.size() < held_max) {
             keep[i] = true;
             if (fresh) ++newly_held;
-            if (fresh)
+            if (fresh && log->should_log(spdlog::level::debug))
               log->debug("msg=\"early event held\" worker={} message_id={} tag={} detail={}", w.index,
                          core::q(deliveries[i].message_id), deliveries[i].delivery_tag, core::q(r.detail));
-            std::string order_id;
-            if (const auto* env = std::get_if<domain::Envelope>(&batch[i].parsed)) order_id = env->aggregate_id;
+            std::string order_id = order_of(batch[i]);
             held.push_back({std::move(deliveries[i]), std::move(batch[i]), std::move(order_id), {since, t0}});
             break;
           }
           outcomes["early"] += 1;
           auto m = forward(deliveries[i], options_.topology.retry_queue_for_attempt(batch[i].attempt));
-          log->debug("msg=\"early event delayed\" worker={} message_id={} attempt={} queue={} detail={}", w.index,
-                     core::q(deliveries[i].message_id), batch[i].attempt + 1, m.routing_key, core::q(r.detail));
+          if (log->should_log(spdlog::level::debug))
+            log->debug("msg=\"early event delayed\" worker={} message_id={} attempt={} queue={} detail={}", w.index,
+                       core::q(deliveries[i].message_id), batch[i].attempt + 1, m.routing_key, core::q(r.detail));
           m.headers.emplace_back(kAttemptHeader, static_cast<std::int64_t>(batch[i].attempt + 1));
           last_tag = conn.publish(m, true);
           ++published;
@@ -330,16 +336,16 @@ void EventConsumer::consume_loop(Worker& w, amqp::Connection& conn, const std::a
     }
     if (below > 0) conn.ack(below, /*multiple=*/true);
     for (const auto tag : above) conn.ack(tag, /*multiple=*/false);
-    {
-      // Orders whose state or sequences this batch may have moved: events held for them (by
-      // any worker of this process) are due again.
+    // Orders whose state or sequences this batch may have moved: events held for them (by any
+    // worker of this process) are due again. Only worth collecting while some worker holds
+    // events (the common case holds none); a hold that begins meanwhile still gets its
+    // recheck, only later.
+    if (held_total_.load() > 0) {
       std::vector<std::string> decided_orders;
       for (std::size_t i = 0; i < deliveries.size(); ++i)
         if (!keep[i] && plan->results[i].outcome != domain::Outcome::early)
-          if (const auto* env = std::get_if<domain::Envelope>(&batch[i].parsed)) decided_orders.push_back(env->aggregate_id);
-      // Only worth recording while some worker holds events (the common case holds none). A
-      // hold that begins as this is skipped still gets its recheck, only later.
-      if (!decided_orders.empty() && held_total_.load() > 0) touched_.touch(decided_orders, Clock::now());
+          if (auto order = order_of(batch[i]); !order.empty()) decided_orders.push_back(std::move(order));
+      if (!decided_orders.empty()) touched_.touch(decided_orders, Clock::now());
     }
     // This worker's share of held_total_.
     held_total_ += static_cast<int>(held.size()) - held_reported;
