@@ -207,15 +207,24 @@ TEST_F(Consumer, TenThousandEventsTwiceShuffledAreEachAppliedOnce) {
   expect_consistent_histories();
   // Every order shipped does not mean every delivery was handled: the second copy of an order's
   // last events may still be on its way (a clean-clone CI run read 9,999 of 10,000 here). Wait
-  // until each of the 10,000 second copies was counted as a duplicate or stale.
-  const auto copies_counted = [&] {
+  // until each of the 20,000 deliveries was decided (oss_events_total also counts the parked
+  // events decided later, oss_early_unparked_total) and nothing is left parked.
+  const auto deliveries_decided = [&] {
     const auto m = testing::http("GET", http_port_, "/metrics").body;
-    return testing::metric(m, "oss_events_total{outcome=\"duplicate\"}") +
-           testing::metric(m, "oss_events_total{outcome=\"stale\"}");
+    double n = 0;
+    for (const char* o : {"applied", "duplicate", "stale", "early", "dead_lettered", "ignored"})
+      n += testing::metric(m, std::string("oss_events_total{outcome=\"") + o + "\"}");
+    for (const char* o : {"applied", "duplicate", "stale", "ignored"})
+      n -= testing::metric(m, std::string("oss_early_unparked_total{outcome=\"") + o + "\"}");
+    // A parked event the sweeper sent back through the queue is one more delivery.
+    return n - testing::metric(m, "oss_early_retries_total");
   };
-  EXPECT_TRUE(testing::wait_until([&] { return copies_counted() >= 5 * kOrders; }, 30s))
-      << "duplicate + stale: " << copies_counted();
+  EXPECT_TRUE(testing::wait_until([&] { return deliveries_decided() >= 10 * kOrders; }, 30s))
+      << "deliveries decided: " << deliveries_decided();
+  EXPECT_EQ(count(oss_, "SELECT count(*) FROM oss.early_events"), 0);
   const auto metrics = testing::http("GET", http_port_, "/metrics").body;
+  EXPECT_EQ(deliveries_decided(), 10 * kOrders) << "a delivery decided twice";
+  // Each event applied once, straight from its delivery or from the park.
   EXPECT_EQ(testing::metric(metrics, "oss_events_total{outcome=\"applied\"}"), 5 * kOrders);
   EXPECT_EQ(count(oss_, "SELECT count(*) FROM oss.status_history"), 5 * kOrders) << "a copy was applied twice";
 }
@@ -332,47 +341,103 @@ TEST_F(Consumer, DeadLetterReplayAfterTheCauseIsFixedAppliesOnce) {
   EXPECT_NE(list.log().find("\"replayed_at\":\"20"), std::string::npos) << list.log();
 }
 
-TEST_F(Consumer, EarlyEventsAreHeldInProcessUntilTheirPredecessorArrivesInALaterBatch) {
-  // Generous hold: the predecessors are published well after the early events were decided.
-  auto service = start_service(http_port_, {"--early-hold", "20s", "--early-retries", "1", "--batch-size", "250", "--consumers", "2"});
+TEST_F(Consumer, EarlyEventsAreParkedInTheDatabaseAndAppliedInTheirPredecessorsTransaction) {
+  // A long first retry delay: the predecessors come well before any parked event would go back
+  // through the queue, so every one of them must be applied straight from the park.
+  auto service = start_service(http_port_, {"--early-retry-delays", "20s", "--early-retries", "1", "--batch-size", "250",
+                                            "--consumers", "2"});
   ASSERT_TRUE(wait_ready(http_port_)) << service->log();
   constexpr int kOrders = 200;
   std::uint64_t id = 1;
   // The MES prices 200 orders before the CRM's creations arrive (a second relay ahead of the
   // first), plus one order whose creation never comes.
-  for (int i = 0; i < kOrders; ++i) publish({uuid(id++), "mes", "HE-" + std::to_string(i), "PRICE_CALCULATED", 1});
-  publish({uuid(9000), "mes", "HE-ORPHAN", "PRICE_CALCULATED", 1});
+  for (int i = 0; i < kOrders; ++i) publish({uuid(id++), "mes", "PK-" + std::to_string(i), "PRICE_CALCULATED", 1});
+  publish({uuid(9000), "mes", "PK-ORPHAN", "PRICE_CALCULATED", 1});
   confirm();
+  // Parked and acked: the rows are there, the queue is empty.
+  ASSERT_TRUE(testing::wait_until([&] { return count(oss_, "SELECT count(*) FROM oss.early_events") == kOrders + 1; }, 30s))
+      << service->log();
   ASSERT_TRUE(testing::wait_until(
       [&] {
-        return testing::metric(testing::http("GET", http_port_, "/metrics").body, "oss_early_held_total") >= kOrders + 1;
+        const auto m = testing::http("GET", http_port_, "/metrics").body;
+        return testing::metric(m, "oss_early_parked_total") == kOrders + 1 && testing::metric(m, "oss_early_parked") == kOrders + 1 &&
+               testing::metric(m, "oss_consumer_lag_messages") == 0;
       },
       30s))
       << testing::http("GET", http_port_, "/metrics").body;
-  std::this_thread::sleep_for(500ms);
   EXPECT_EQ(count(oss_, "SELECT count(*) FROM oss.orders"), 0);
-  for (int i = 0; i < kOrders; ++i) publish({uuid(id++), "crm", "HE-" + std::to_string(i), "SUBMITTED", 1});
+  EXPECT_EQ(sql_scalar(oss_, "SELECT waiting_for FROM oss.early_events WHERE order_id = 'PK-0'"),
+            "order unknown; waiting for its creation before applying PRICE_CALCULATED from mes");
+  // Operators see what waits, and for what.
+  const auto listed = nlohmann::json::parse(testing::http("GET", http_port_, "/v1/early-events?order_id=PK-7").body);
+  EXPECT_EQ(listed.at("count"), kOrders + 1);
+  ASSERT_EQ(listed.at("early_events").size(), 1u) << listed.dump();
+  EXPECT_EQ(listed["early_events"][0].at("event_id"), uuid(8));
+  EXPECT_EQ(listed["early_events"][0].at("source"), "mes");
+  EXPECT_EQ(listed["early_events"][0].at("attempt"), 0);
+  EXPECT_EQ(testing::http("GET", http_port_, "/v1/early-events?limit=0").status, 400);
+  for (int i = 0; i < kOrders; ++i) publish({uuid(id++), "crm", "PK-" + std::to_string(i), "SUBMITTED", 1});
   confirm();
   ASSERT_TRUE(testing::wait_until(
       [&] { return count(oss_, "SELECT count(*) FROM oss.orders WHERE status = 'PRICE_CALCULATED'") == kOrders; }, 60s))
       << service->log();
   EXPECT_EQ(count(oss_, "SELECT count(*) FROM oss.status_history"), 2 * kOrders);
   expect_consistent_histories();
+  EXPECT_EQ(sql_scalar(oss_, "SELECT string_agg(order_id, ',') FROM oss.early_events"), "PK-ORPHAN");
   auto metrics = testing::http("GET", http_port_, "/metrics").body;
-  // None of them went through a delay queue.
-  EXPECT_EQ(testing::metric(metrics, "oss_events_total{outcome=\"early\"}"), 0);
+  // Applied in the transactions of their predecessors: none went back through the queue.
+  EXPECT_EQ(testing::metric(metrics, "oss_early_unparked_total{outcome=\"applied\"}"), kOrders);
+  EXPECT_EQ(testing::metric(metrics, "oss_early_retries_total"), 0);
   EXPECT_EQ(testing::metric(metrics, "oss_events_total{outcome=\"applied\"}"), 2 * kOrders);
-  // The orphan is still held (unacked); after the hold it takes the delay tiers as before and is
-  // dead-lettered when its retries are used up.
+  EXPECT_EQ(testing::metric(metrics, "oss_events_total{outcome=\"early\"}"), kOrders + 1);
+  // The orphan goes back through the queue after 20 s, is still early, and its one retry is spent.
   EXPECT_EQ(count(oss_, "SELECT count(*) FROM oss.dead_letters"), 0);
   ASSERT_TRUE(testing::wait_until(
       [&] { return count(oss_, "SELECT count(*) FROM oss.dead_letters WHERE reason = 'retries_exhausted'") == 1; },
       90s))
       << service->log();
+  EXPECT_EQ(sql_scalar(oss_, "SELECT order_id FROM oss.dead_letters"), "PK-ORPHAN");
+  EXPECT_EQ(count(oss_, "SELECT count(*) FROM oss.early_events"), 0);
+  ASSERT_TRUE(testing::wait_until(
+      [&] { return testing::metric(testing::http("GET", http_port_, "/metrics").body, "oss_dlq_messages") == 1; }, 30s));
   metrics = testing::http("GET", http_port_, "/metrics").body;
-  EXPECT_EQ(testing::metric(metrics, "oss_events_total{outcome=\"early\"}"), 1);
-  EXPECT_EQ(sql_scalar(oss_, "SELECT order_id FROM oss.dead_letters"), "HE-ORPHAN");
+  EXPECT_EQ(testing::metric(metrics, "oss_early_retries_total"), 1);
+  EXPECT_EQ(testing::metric(metrics, "oss_dead_letters_total{reason=\"retries_exhausted\"}"), 1);
   EXPECT_TRUE(service->running());
+}
+
+TEST_F(Consumer, AParkedEventThatBecomesInvalidIsDeadLetteredFromTheQueueWithItsReason) {
+  auto service = start_service(http_port_, {"--early-retry-delays", "20s"});
+  ASSERT_TRUE(wait_ready(http_port_)) << service->log();
+  // crm#2 PRICE_CALCULATED waits for crm#1; once the order exists, SUBMITTED → PRICE_CALCULATED
+  // turns out to be a MES-only step.
+  publish({uuid(1), "crm", "PR-1", "PRICE_CALCULATED", 2});
+  confirm();
+  ASSERT_TRUE(testing::wait_until([&] { return count(oss_, "SELECT count(*) FROM oss.early_events") == 1; }, 30s))
+      << service->log();
+  publish({uuid(2), "crm", "PR-1", "SUBMITTED", 1});
+  confirm();
+  // Well before the 20 s retry delay: rechecked at once, dead-lettered through the queue path.
+  ASSERT_TRUE(testing::wait_until(
+      [&] { return count(oss_, "SELECT count(*) FROM oss.dead_letters WHERE reason = 'source_not_allowed'") == 1; }, 15s))
+      << service->log();
+  EXPECT_EQ(sql_scalar(oss_, "SELECT event_id FROM oss.dead_letters"), uuid(1));
+  EXPECT_EQ(count(oss_, "SELECT count(*) FROM oss.early_events"), 0);
+  EXPECT_EQ(sql_scalar(oss_, "SELECT status FROM oss.orders WHERE order_id = 'PR-1'"), "SUBMITTED");
+  EXPECT_EQ(count(oss_, "SELECT count(*) FROM oss.status_history"), 1);
+  // The DLQ copy carries the reason and the original routing key.
+  amqp::ConnectionOptions o;
+  o.url = amqp_;
+  amqp::Connection reader(o);
+  reader.consume(dlq_);
+  auto d = reader.next_delivery(15s);
+  ASSERT_TRUE(d.has_value());
+  std::map<std::string, std::string> headers;
+  for (const auto& [k, v] : d->headers)
+    if (const auto* sv = std::get_if<std::string>(&v)) headers[k] = *sv;
+  EXPECT_EQ(headers["x-oss-reason"], "source_not_allowed");
+  EXPECT_EQ(headers["x-oss-original-routing-key"], "crm.order.status_changed");
+  EXPECT_EQ(d->message_id, uuid(1));
 }
 
 TEST_F(Consumer, ReconcileFindsEventsLostOnTheWayAndNoneWhenAllArrived) {

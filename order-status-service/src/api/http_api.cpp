@@ -302,6 +302,16 @@ http::Router make_router(ApiDependencies deps) {
                });
              }));
 
+  routes.add("GET", "/v1/early-events", guarded(access, Role::viewer, [db](const http::Request& req, const Principal&,
+                                                                         const http::Respond& respond) {
+               const auto filter = parked_filter(req.query);
+               on_db(*db, respond, [filter](DbSession& s) {
+                 json items = json::array();
+                 for (const auto& e : store::list_parked(s.conn(), filter)) items.push_back(store::to_json(e));
+                 return http::json_response(200, {{"early_events", items}, {"count", store::parked_count(s.conn())}});
+               });
+             }));
+
   // ---- changing: operator ----
   routes.add("POST", "/v1/orders/{id}/status",
              guarded(access, Role::operator_role,

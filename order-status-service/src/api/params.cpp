@@ -176,6 +176,17 @@ dlq::ListFilter dead_letter_filter(const Query& q) {
   return f;
 }
 
+store::ParkedFilter parked_filter(const Query& q) {
+  only_parameters(q, {"order_id", "limit"});
+  store::ParkedFilter f;
+  if (const std::string* v = find(q, "order_id")) {
+    if (v->empty()) throw BadRequest("order_id: must not be empty");
+    f.order_id = *v;
+  }
+  f.limit = parse_limit(q);
+  return f;
+}
+
 Correction parse_correction(const std::string& body, const domain::Workflow& workflow) {
   const json doc = parse_object(body);
   only_keys(doc, {"status", "reason"});

@@ -9,6 +9,7 @@
 #include "domain/workflow.hpp"
 #include "oss/core/time.hpp"
 #include "sla/queries.hpp"
+#include "store/early_events.hpp"
 
 namespace oss::api {
 
@@ -28,6 +29,8 @@ sla::OrderFilter order_filter(const Query& q, const domain::Workflow& workflow, 
 sla::EscalationFilter escalation_filter(const Query& q);
 /// GET /v1/dead-letters?reason=&include_replayed=&limit=&cursor= (cursor: the last id seen).
 dlq::ListFilter dead_letter_filter(const Query& q);
+/// GET /v1/early-events?order_id=&limit= (parked early events, oldest first).
+store::ParkedFilter parked_filter(const Query& q);
 /// Rejects any parameter not listed (a misspelt filter must not silently widen a result).
 void only_parameters(const Query& q, std::initializer_list<const char*> allowed);
 

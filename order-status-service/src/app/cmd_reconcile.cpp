@@ -3,6 +3,7 @@
 // period is missing.
 #include <fmt/format.h>
 #include <iostream>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "app/commands.hpp"
@@ -84,6 +85,7 @@ int cmd_reconcile(const std::vector<std::string>& args) {
     }
   }
   std::map<std::string, std::string> decided;
+  std::set<std::string> waiting;  // parked as early, waiting for a predecessor
   {
     pqxx::read_transaction tx(*service);
     constexpr std::size_t kChunk = 10'000;
@@ -94,9 +96,12 @@ int cmd_reconcile(const std::vector<std::string>& args) {
                "SELECT event_id::text, outcome FROM oss.processed_events WHERE event_id = ANY($1::uuid[])",
                pg::array_literal(ids)))
         decided[row[0].as<std::string>()] = row[1].as<std::string>();
+      for (const auto& row : tx.exec_params(
+               "SELECT event_id::text FROM oss.early_events WHERE event_id = ANY($1::uuid[])", pg::array_literal(ids)))
+        waiting.insert(row[0].as<std::string>());
     }
   }
-  const auto report = reconcile::compare(emitted, decided, now, grace);
+  const auto report = reconcile::compare(emitted, decided, now, grace, waiting);
   std::size_t decided_total = 0;
   for (const auto& [o, n] : report.decided_by_outcome) decided_total += n;
   if (f.on("json")) {
@@ -115,6 +120,7 @@ int cmd_reconcile(const std::vector<std::string>& args) {
                                 {"emitted", report.emitted},
                                 {"decided", report.decided_by_outcome},
                                 {"in_flight", report.in_flight},
+                                {"waiting", report.waiting},
                                 {"problems", report.problems.size()},
                                 {"ok", report.ok()}}
                      .dump()
@@ -139,7 +145,8 @@ int cmd_reconcile(const std::vector<std::string>& args) {
       std::cout << (first ? "" : ", ") << o << " " << n;
       first = false;
     }
-    std::cout << fmt::format("); in flight {}; missing {}\n", report.in_flight, report.problems.size());
+    std::cout << fmt::format("); in flight {}; waiting for a predecessor {}; missing {}\n", report.in_flight,
+                             report.waiting, report.problems.size());
     std::cout << (report.ok() ? "OK: nothing lost\n" : "PROBLEM: events emitted but not decided (see above)\n");
   }
   return report.ok() ? 0 : 1;

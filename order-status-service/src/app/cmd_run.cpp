@@ -149,6 +149,8 @@ int cmd_run(const std::vector<std::string>& args) {
   log->info("msg=\"order-status-service running\" db={} amqp={} http_port={} workflow={} api_tokens={}",
             core::q(core::mask_url(config.db_url)), core::q(core::mask_url(config.amqp_url)), server.port(),
             workflow.name(), config.tokens_file ? "on" : "off");
+  if (config.early_hold_deprecated)
+    log->warn("msg=\"--early-hold has no effect: early events are parked in the database (docs/adr/0004)\"");
   std::thread consumer_thread([&] { event_consumer.run(stop); });
   std::thread relay_thread([&] {
     if (config.relay_notifications) notification_relay.run(stop);

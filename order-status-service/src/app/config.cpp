@@ -31,8 +31,9 @@ std::vector<core::FlagSpec> run_flags() {
       {"notifications-exchange", "OSS_NOTIFICATIONS_EXCHANGE", "exchange the service emits to", "orders.notifications"},
       {"batch-size", "OSS_BATCH_SIZE", "messages per database transaction", "500"},
       {"prefetch", "OSS_PREFETCH", "unacked messages in flight per consumer thread", "1000"},
-      {"early-retries", "OSS_EARLY_RETRIES", "delayed retries of an early event before it is dead-lettered", "8"},
-      {"early-hold", "OSS_EARLY_HOLD", "how long an early event is held in process and decided again before its first delayed retry (0s: no holding)", "1s"},
+      {"early-retries", "OSS_EARLY_RETRIES", "retries of a parked early event through the queue (see --early-retry-delays) before it is dead-lettered", "8"},
+      {"early-retry-delays", "OSS_EARLY_RETRY_DELAYS", "waits of a parked early event before each retry through the queue, comma-separated (the last one repeats); each 100ms..1h", "1s,5s,30s,120s"},
+      {"early-hold", "OSS_EARLY_HOLD", "deprecated, no effect: early events are parked in the database (docs/adr/0004); accepted so that existing scripts keep working", "1s"},
       {"consumers", "OSS_CONSUMERS", "consumer threads, each with its own broker connection (and --prefetch) and database connection", "4"},
       {"relay-notifications", "OSS_RELAY_NOTIFICATIONS", "publish the service's own outbox to the notifications exchange (true/false)", "true"},
       {"scan-interval", "OSS_SCAN_INTERVAL", "period of the in-service SLA/escalation scanner (0s: off)", "30s"},
@@ -67,8 +68,28 @@ ServiceConfig parse_run_config(const core::FlagValues& f) {
   c.consumer.batch_max = static_cast<std::size_t>(f.get_int("batch-size", 1, 5000));
   c.consumer.prefetch = static_cast<std::uint16_t>(f.get_int("prefetch", 1, 65535));
   c.consumer.max_early_retries = static_cast<int>(f.get_int("early-retries", 0, 100));
-  c.consumer.early_hold = f.get_duration("early-hold");
-  if (c.consumer.early_hold > std::chrono::seconds(60)) throw core::UsageError("--early-hold: at most 60s");
+  {
+    const std::string list = f.get("early-retry-delays");
+    c.consumer.early_retry_delays.clear();
+    std::size_t begin = 0;
+    while (begin <= list.size()) {
+      const auto end = std::min(list.find(',', begin), list.size());
+      const std::string item = list.substr(begin, end - begin);
+      try {
+        const auto d = core::parse_duration(item);
+        if (d < std::chrono::milliseconds(100) || d > std::chrono::hours(1))
+          throw core::DurationError("each delay must be from 100ms to 1h");
+        c.consumer.early_retry_delays.push_back(d);
+      } catch (const std::exception& e) {
+        throw core::UsageError("--early-retry-delays: '" + item + "': " + e.what());
+      }
+      if (c.consumer.early_retry_delays.size() > 20) throw core::UsageError("--early-retry-delays: at most 20 delays");
+      begin = end + 1;
+    }
+  }
+  // Deprecated (the in-process hold is gone): still validated, so that a typo is not hidden.
+  if (f.get_duration("early-hold") > std::chrono::seconds(60)) throw core::UsageError("--early-hold: at most 60s");
+  c.early_hold_deprecated = f.get("early-hold") != "1s";
   c.consumer.workers = static_cast<int>(f.get_int("consumers", 1, 32));
   const std::string rn = f.get("relay-notifications");
   if (rn != "true" && rn != "false") throw core::UsageError("--relay-notifications: expected true or false, got '" + rn + "'");

@@ -20,6 +20,7 @@ struct ServiceConfig {
   std::string log_level = "info";
   consumer::ConsumerOptions consumer;
   bool relay_notifications = true;
+  bool early_hold_deprecated = false;  // --early-hold given: it no longer does anything (logged)
   std::chrono::milliseconds scan_interval{30'000};  // SLA scanner period; 0 = no in-service scanner
 };
 

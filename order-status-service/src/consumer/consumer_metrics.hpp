@@ -19,8 +19,13 @@ class ConsumerMetrics {
         broker_connected(r.gauge("oss_broker_connected", "1 while the consumer is connected to the broker")),
         db_retries(r.counter("oss_database_retries_total", "Batches retried because of database trouble")),
         broker_errors(r.counter("oss_broker_errors_total", "Broker connection losses")),
-        early_held(r.counter("oss_early_held_total",
-                             "Early events held in process for another decision before any delay queue")) {
+        early_parked(r.counter("oss_early_parked_total",
+                               "Early events parked in oss.early_events until their predecessor is applied")),
+        early_retries(r.counter("oss_early_retries_total",
+                                "Parked early events sent back through the events queue by the sweeper (backoff)")),
+        sweep_failures(r.counter("oss_early_sweep_failures_total",
+                                 "Sweeper passes that failed (database or broker trouble; retried)")) {
+    for (const char* o : {"applied", "ignored", "stale", "duplicate"}) unparked(o, 0);
     for (const char* o : {"applied", "duplicate", "stale", "early", "dead_lettered", "ignored"}) outcome(o, 0);
     for (const char* reason :
          {"malformed", "unknown_status", "source_not_allowed", "invalid_transition", "retries_exhausted"})
@@ -28,6 +33,13 @@ class ConsumerMetrics {
   }
   void outcome(const std::string& o, double n = 1) {
     registry_.counter("oss_events_total", "Events consumed, by outcome", {{"outcome", o}}).inc(n);
+  }
+  /// A parked early event decided in the transaction of a later batch (its predecessor's).
+  void unparked(const std::string& o, double n = 1) {
+    registry_
+        .counter("oss_early_unparked_total", "Parked early events decided in a later batch's transaction, by outcome",
+                 {{"outcome", o}})
+        .inc(n);
   }
   void dead_letter(const std::string& reason, double n = 1) {
     registry_.counter("oss_dead_letters_total", "Events dead-lettered, by reason", {{"reason", reason}}).inc(n);
@@ -43,7 +55,9 @@ class ConsumerMetrics {
   metrics::Gauge& broker_connected;
   metrics::Counter& db_retries;
   metrics::Counter& broker_errors;
-  metrics::Counter& early_held;
+  metrics::Counter& early_parked;
+  metrics::Counter& early_retries;
+  metrics::Counter& sweep_failures;
 };
 
 }  // namespace oss::consumer

@@ -4,7 +4,6 @@
 #include <memory>
 
 #include "consumer/consumer_metrics.hpp"
-#include "consumer/held_events.hpp"
 #include "consumer/topology.hpp"
 #include "domain/workflow.hpp"
 #include "oss/amqp/connection.hpp"
@@ -25,16 +24,20 @@ struct ConsumerOptions {
   /// and database connection. Concurrent batches are safe for the same reasons as several
   /// instances (docs/adr/0002): per-order advisory locks and the per-source sequences.
   int workers = 1;
-  /// An early event is first held in process (unacked) and decided again with the following
-  /// batches for up to this long, before it goes to the first delay queue. 0: straight to the
-  /// delay queue. At most batch_max events are held per worker.
-  std::chrono::milliseconds early_hold{1000};
+  /// Wait of a parked early event before its retry number n+1 through the queue:
+  /// early_retry_delays[min(n, size - 1)] (--early-retry-delays).
+  std::vector<std::chrono::milliseconds> early_retry_delays{std::chrono::seconds(1), std::chrono::seconds(5),
+                                                            std::chrono::seconds(30), std::chrono::seconds(120)};
+  /// How often the early-event sweeper looks for parked events that are due (docs/adr/0004).
+  std::chrono::milliseconds sweep_interval{250};
 };
 
 /// Consumes order events: batches deliveries, applies them in one transaction per batch,
-/// routes early ones to delay queues and failures to the DLQ (both with publisher confirms),
-/// and acks only after the commit and those confirms. `workers` threads, each a complete
-/// consumer of its own; run() returns after `stop` is set and every worker has finished (an
+/// parks early ones in the database next to their order (applied in the transaction of their
+/// predecessor; docs/adr/0004), routes failures to the DLQ with publisher confirms, and acks
+/// only after the commit and those confirms. One more thread, the EarlySweeper, sends parked
+/// events that stay early back through the queue with backoff until they are dead-lettered.
+/// `workers` threads, each a complete consumer of its own; run() returns after `stop` is set and every worker has finished (an
 /// unfinished batch is left unacked and redelivered: deduplication makes that safe).
 class EventConsumer {
  public:
@@ -65,10 +68,6 @@ class EventConsumer {
   AppliedHook on_applied_;
   std::atomic<int> connected_{0};
   std::atomic<int> database_trouble_{0};
-  /// Orders decided lately by any worker: held early events of those orders are due again.
-  TouchedOrders touched_;
-  /// Early events held by all workers together (touched_ is only fed while there are some).
-  std::atomic<int> held_total_{0};
 };
 
 }  // namespace oss::consumer

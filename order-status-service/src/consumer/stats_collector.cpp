@@ -18,7 +18,11 @@ StatsCollector::StatsCollector(pg::ConnectOptions db, amqp::ConnectionOptions br
       dead_letters_open_(registry.gauge("oss_dead_letters_open", "Dead letters not replayed yet (oss.dead_letters)")),
       dlq_messages_(registry.gauge("oss_dlq_messages", "Messages waiting in the dead-letter queue")),
       lag_messages_(registry.gauge("oss_consumer_lag_messages", "Messages waiting in the events queue (consumer lag)")),
-      retry_messages_(registry.gauge("oss_retry_messages", "Early events waiting in the delay queues")),
+      retry_messages_(registry.gauge("oss_retry_messages",
+                                     "Messages in the old delay queues (unused since early events are parked; drains after an upgrade)")),
+      early_parked_(registry.gauge("oss_early_parked", "Early events parked in oss.early_events, waiting for their predecessor")),
+      early_parked_oldest_(registry.gauge("oss_early_parked_oldest_seconds",
+                                          "Age of the oldest parked early event (0 when none)")),
       refresh_failures_(registry.counter("oss_stats_refresh_failures_total", "Failed refreshes of the query-based gauges")) {}
 
 bool StatsCollector::refresh_once() {
@@ -36,6 +40,10 @@ bool StatsCollector::refresh_once() {
     }
     dead_letters_open_.set(
         tx.exec("SELECT count(*) FROM oss.dead_letters WHERE replayed_at IS NULL")[0][0].as<double>());
+    const auto parked = tx.exec(
+        "SELECT count(*), coalesce(extract(epoch from clock_timestamp() - min(parked_at)), 0) FROM oss.early_events");
+    early_parked_.set(parked[0][0].as<double>());
+    early_parked_oldest_.set(parked[0][1].as<double>());
   } catch (const std::exception& e) {
     ok = false;
     core::logger("stats")->warn("msg=\"database gauges not refreshed\" error={}", core::q(e.what()));

@@ -35,6 +35,8 @@ class StatsCollector {
   metrics::Gauge& dlq_messages_;
   metrics::Gauge& lag_messages_;
   metrics::Gauge& retry_messages_;
+  metrics::Gauge& early_parked_;
+  metrics::Gauge& early_parked_oldest_;
   metrics::Counter& refresh_failures_;
 };
 

@@ -113,6 +113,12 @@ BatchPlan plan_batch(const domain::Workflow& workflow, const std::vector<Inbound
       return r;
     }
     const auto change = domain::status_change_of(env);
+    if (const auto* err = std::get_if<domain::EnvelopeError>(&change); err != nullptr && in.parked) {
+      r.outcome = Outcome::early;  // as above: dead-lettered from the queue, never from the park
+      r.recheck = true;
+      r.detail = "to be dead-lettered from the queue: " + err->detail;
+      return r;
+    }
     if (const auto* err = std::get_if<domain::EnvelopeError>(&change)) {
       dead_letter(DeadLetterReason::malformed, err->detail, &env);
       seen.insert(env.event_id);
@@ -133,6 +139,14 @@ BatchPlan plan_batch(const domain::Workflow& workflow, const std::vector<Inbound
     if (replay_of_dead_letter && consumed && *consumed >= env.sequence) effective_last = env.sequence - 1;
     const auto decision =
         domain::decide(workflow, order, effective_last, env.source, env.sequence, sc.status);
+    if (in.parked && decision.outcome == Outcome::dead_letter) {
+      // Its dead letter is published with confirms from the queue path, never from here (the
+      // parked row is its only copy): due at once, it goes back through the queue.
+      r.outcome = Outcome::early;
+      r.recheck = true;
+      r.detail = "to be dead-lettered from the queue: " + decision.detail;
+      return r;
+    }
     r.outcome = decision.outcome;
     r.reason = decision.reason;
     r.detail = decision.detail;
@@ -203,7 +217,7 @@ BatchPlan plan_batch(const domain::Workflow& workflow, const std::vector<Inbound
   for (const auto i : early) {
     const auto& in = batch[i];
     auto& r = results[i];
-    if (in.attempt < max_attempts) continue;
+    if (in.parked || in.attempt < max_attempts) continue;
     const auto& env = std::get<domain::Envelope>(in.parsed);
     if (!exhausted.insert(env.event_id).second) {  // the same event twice in this batch: decided once
       r = ItemResult{Outcome::duplicate, std::nullopt, "event " + env.event_id + " was already processed", false};
@@ -225,6 +239,19 @@ BatchPlan plan_batch(const domain::Workflow& workflow, const std::vector<Inbound
     d.source = env.source;
     plan.processed.push_back({env.event_id, env.aggregate_id, env.source, env.event_type, "dead_lettered", env.sequence});
     plan.dead_letters.push_back(std::move(d));
+  }
+  // Parking: what is still early waits in the database next to its order (docs/adr/0004).
+  std::set<std::string> parking;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    const auto* env = std::get_if<domain::Envelope>(&batch[i].parsed);
+    if (env == nullptr) continue;
+    const bool early_now = results[i].outcome == Outcome::early;
+    if (batch[i].parked) {
+      if (!early_now) plan.to_unpark.push_back(env->event_id);
+      else if (results[i].recheck) plan.to_recheck.push_back(env->event_id);
+    } else if (early_now && parking.insert(env->event_id).second) {
+      plan.to_park.push_back(i);
+    }
   }
   plan.results = std::move(results);
   return plan;

@@ -25,6 +25,9 @@ struct InboundEvent {
   std::string message_id;  // AMQP property (used when the body has no usable event_id)
   int attempt = 0;         // early retries so far (x-oss-attempt)
   bool replay = false;     // an operator's DLQ replay (x-oss-replay-of): decided afresh
+  /// A parked early event (oss.early_events) loaded for its order, not a delivery. It is
+  /// never dead-lettered by a batch: one that would be goes back through the queue (recheck).
+  bool parked = false;
 };
 
 /// What happens to one message.
@@ -33,6 +36,9 @@ struct ItemResult {
   std::optional<domain::DeadLetterReason> reason;
   std::string detail;
   bool ignored = false;  // not a status change of an order: acked and recorded, nothing applied
+  /// A parked event that would be dead-lettered now: it stays early, due at once, and the
+  /// sweeper sends it back through the queue, where it is dead-lettered with confirms.
+  bool recheck = false;
 };
 
 struct LoadedState {
@@ -76,6 +82,13 @@ struct BatchPlan {
   std::map<std::pair<std::string, std::string>, std::int64_t> last_sequences;  // changed ones
   std::vector<HistoryRow> history;         // in application order (notifications follow it)
   std::vector<DeadLetterRow> dead_letters;
+  /// Parking (docs/adr/0004): fresh items still early after the last pass (indexes into the
+  /// batch, one per event id), parked events decided by this batch (to delete), and parked
+  /// events due at once (recheck).
+  std::vector<std::size_t> to_park;
+  std::vector<std::string> to_unpark;
+  std::vector<std::string> to_recheck;
+  std::size_t parked_loaded = 0;  // parked events the store added after the batch's items
 };
 
 /// Order ids the batch touches (for locking and loading).
@@ -85,6 +98,7 @@ std::vector<std::string> event_ids_of(const std::vector<InboundEvent>& batch);
 
 /// Early events that already had `max_attempts` retries become dead letters
 /// (retries_exhausted) here, so the decision and its record are made in the same transaction.
+/// Parked items (InboundEvent::parked) are decided after the fresh ones, never dead-lettered.
 BatchPlan plan_batch(const domain::Workflow& workflow, const std::vector<InboundEvent>& batch,
                      const LoadedState& state, int max_attempts);
 

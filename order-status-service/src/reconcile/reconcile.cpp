@@ -14,13 +14,17 @@ std::string_view to_string(State s) {
 }
 
 Report compare(const std::vector<EmittedEvent>& emitted, const std::map<std::string, std::string>& decided,
-               core::TimePoint now, std::chrono::milliseconds grace) {
+               core::TimePoint now, std::chrono::milliseconds grace, const std::set<std::string>& waiting) {
   Report r;
   r.emitted = emitted.size();
   const auto cutoff = now - std::chrono::duration_cast<std::chrono::microseconds>(grace);
   for (const auto& e : emitted) {
     if (auto it = decided.find(e.event_id); it != decided.end()) {
       ++r.decided_by_outcome[it->second];
+      continue;
+    }
+    if (waiting.contains(e.event_id)) {
+      ++r.waiting;
       continue;
     }
     if (e.parked) {

@@ -3,6 +3,7 @@
 /// Pure comparison here; app/cmd_reconcile.cpp reads both databases.
 #include <chrono>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -31,13 +32,17 @@ struct Report {
   std::size_t emitted = 0;
   std::map<std::string, std::size_t> decided_by_outcome;  // applied, stale, ignored, dead_lettered
   std::size_t in_flight = 0;  // younger than the grace period and not decided yet
+  /// Arrived and parked as early (oss.early_events), waiting for a predecessor: not lost, and
+  /// decided (applied, or dead-lettered as retries_exhausted) by the service without help.
+  std::size_t waiting = 0;
   std::vector<Finding> problems;  // missing, unpublished, parked: older than the grace period
   bool ok() const { return problems.empty(); }
 };
 
-/// `decided`: event_id → outcome recorded by the service (oss.processed_events).
-/// An event younger than `grace` that is not decided is in flight, not lost.
+/// `decided`: event_id → outcome recorded by the service (oss.processed_events); `waiting`:
+/// event ids parked as early (oss.early_events). An event younger than `grace` that is neither
+/// is in flight, not lost.
 Report compare(const std::vector<EmittedEvent>& emitted, const std::map<std::string, std::string>& decided,
-               core::TimePoint now, std::chrono::milliseconds grace);
+               core::TimePoint now, std::chrono::milliseconds grace, const std::set<std::string>& waiting = {});
 
 }  // namespace oss::reconcile

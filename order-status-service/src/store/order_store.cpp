@@ -1,6 +1,7 @@
 #include "store/order_store.hpp"
 
 #include <nlohmann/json.hpp>
+#include <algorithm>
 #include <set>
 #include <stdexcept>
 
@@ -27,6 +28,12 @@ std::string epoch_us(const std::string& column) {
 
 PgOrderStore::PgOrderStore(pg::ConnectOptions options) : options_(std::move(options)) {}
 
+std::chrono::milliseconds PgOrderStore::park_delay(int attempt) const {
+  if (park_delays_.empty()) return std::chrono::milliseconds(1000);
+  const auto tier = std::min<std::size_t>(static_cast<std::size_t>(std::max(attempt, 0)), park_delays_.size() - 1);
+  return park_delays_[tier];
+}
+
 pqxx::connection& PgOrderStore::conn() {
   if (!conn_ || !conn_->is_open()) conn_ = pg::connect(options_);
   return *conn_;
@@ -51,13 +58,31 @@ processing::BatchPlan PgOrderStore::apply(const domain::Workflow& workflow,
     const sla::TimerRules& rules = timer_rules(workflow);
     pqxx::work tx(conn());
     const auto order_ids = processing::order_ids_of(batch);
-    const auto event_ids = processing::event_ids_of(batch);
     processing::LoadedState state;
+    // The batch's deliveries, then the parked early events of its orders (docs/adr/0004):
+    // decided after the deliveries, so a predecessor among them is applied first.
+    std::vector<processing::InboundEvent> all(batch);
     if (!order_ids.empty()) {
       tx.exec_params(
           "SELECT pg_advisory_xact_lock(k) FROM ("
           "  SELECT DISTINCT hashtextextended(id, 0) AS k FROM unnest($1::text[]) AS id ORDER BY 1) s",
           array_literal(order_ids));
+      // FOR UPDATE: a sweeper sending one of them back to the queue right now is waited for
+      // (the row is then gone and not decided twice).
+      for (const auto& row : tx.exec_params(
+               "SELECT body, routing_key, message_id, attempt, replay FROM oss.early_events "
+               "WHERE order_id = ANY($1::text[]) ORDER BY order_id, source, sequence FOR UPDATE",
+               array_literal(order_ids))) {
+        processing::InboundEvent in;
+        in.body = row[0].as<std::string>();
+        in.parsed = domain::parse_envelope(in.body);
+        in.routing_key = row[1].as<std::string>();
+        in.message_id = row[2].as<std::string>();
+        in.attempt = row[3].as<int>();
+        in.replay = row[4].as<bool>();
+        in.parked = true;
+        all.push_back(std::move(in));
+      }
       for (const auto& row : tx.exec_params(
                "SELECT order_id, status, " + epoch_us("status_entered_at") +
                    ", version FROM oss.orders WHERE order_id = ANY($1::text[])",
@@ -71,6 +96,7 @@ processing::BatchPlan PgOrderStore::apply(const domain::Workflow& workflow,
         state.last_sequences[{row[0].as<std::string>(), row[1].as<std::string>()}] = row[2].as<std::int64_t>();
       }
     }
+    const auto event_ids = processing::event_ids_of(all);
     if (!event_ids.empty()) {
       for (const auto& row : tx.exec_params(
                "SELECT event_id::text, outcome FROM oss.processed_events WHERE event_id = ANY($1::uuid[])",
@@ -80,7 +106,48 @@ processing::BatchPlan PgOrderStore::apply(const domain::Workflow& workflow,
       }
     }
 
-    auto plan = processing::plan_batch(workflow, batch, state, max_attempts);
+    auto plan = processing::plan_batch(workflow, all, state, max_attempts);
+    plan.parked_loaded = all.size() - batch.size();
+
+    if (!plan.to_park.empty()) {
+      std::vector<std::string> ids, orders, sources, types, bodies, keys, message_ids, waiting;
+      std::vector<std::int64_t> seqs, delays_ms;
+      std::vector<int> attempts;
+      std::vector<std::string> replays;
+      for (const auto i : plan.to_park) {
+        const auto& in = all[i];
+        const auto& env = std::get<domain::Envelope>(in.parsed);
+        ids.push_back(env.event_id);
+        orders.push_back(env.aggregate_id);
+        sources.push_back(env.source);
+        seqs.push_back(env.sequence);
+        types.push_back(env.event_type);
+        bodies.push_back(in.body);
+        keys.push_back(in.routing_key);
+        message_ids.push_back(in.message_id);
+        attempts.push_back(in.attempt);
+        replays.push_back(in.replay ? "true" : "false");
+        waiting.push_back(plan.results[i].detail);
+        delays_ms.push_back(park_delay(in.attempt).count());
+      }
+      // A redelivery of an event parked already keeps the first row.
+      tx.exec_params(
+          "INSERT INTO oss.early_events (event_id, order_id, source, sequence, event_type, body, routing_key, "
+          "  message_id, attempt, replay, waiting_for, next_retry_at) "
+          "SELECT ev, o, src, sq, ty, b, rk, mi, at, rp, wf, clock_timestamp() + d * interval '1 millisecond' "
+          "FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], "
+          "            $8::text[], $9::integer[], $10::boolean[], $11::text[], $12::bigint[]) "
+          "     AS u(ev, o, src, sq, ty, b, rk, mi, at, rp, wf, d) "
+          "ON CONFLICT (event_id) DO NOTHING",
+          array_literal(ids), array_literal(orders), array_literal(sources), array_literal(seqs), array_literal(types),
+          array_literal(bodies), array_literal(keys), array_literal(message_ids), array_literal(attempts),
+          array_literal(replays), array_literal(waiting), array_literal(delays_ms));
+    }
+    if (!plan.to_unpark.empty())
+      tx.exec_params("DELETE FROM oss.early_events WHERE event_id = ANY($1::uuid[])", array_literal(plan.to_unpark));
+    if (!plan.to_recheck.empty())
+      tx.exec_params("UPDATE oss.early_events SET next_retry_at = clock_timestamp() WHERE event_id = ANY($1::uuid[])",
+                     array_literal(plan.to_recheck));
 
     if (!plan.processed.empty()) {
       std::vector<std::string> ids, orders, sources, types, outcomes;

@@ -51,7 +51,9 @@ class PgOrderStore {
   explicit PgOrderStore(pg::ConnectOptions options);
 
   /// Applies a batch in one transaction: locks the batch's orders (advisory locks in a fixed
-  /// order, so concurrent instances cannot deadlock), loads their state, plans, writes history,
+  /// order, so concurrent instances cannot deadlock), loads their state and their parked early
+  /// events (decided after the batch, plan.results has one entry per delivery and then one per
+  /// parked event), parks what is still early, plans, writes history,
   /// orders, inbox rows, dead-letter records and notifications (into the service's own outbox).
   /// Throws on database trouble (the caller retries the whole batch; nothing was written).
   processing::BatchPlan apply(const domain::Workflow& workflow, const std::vector<processing::InboundEvent>& batch,
@@ -67,6 +69,11 @@ class PgOrderStore {
                                     const std::string& target_status, const std::string& source,
                                     const std::string& actor, const std::string& reason, core::TimePoint now);
 
+  /// How long an early event parked after `attempt` retries waits before the sweeper sends it
+  /// back through the queue: delays[min(attempt, size - 1)] (the consumer's retry tiers).
+  void set_park_delays(std::vector<std::chrono::milliseconds> delays) { park_delays_ = std::move(delays); }
+  std::chrono::milliseconds park_delay(int attempt) const;
+
   std::optional<OrderView> order(const std::string& order_id, core::TimePoint now);
   std::vector<HistoryEntry> history(const std::string& order_id);
   void ping();
@@ -80,6 +87,8 @@ class PgOrderStore {
   std::shared_ptr<const sla::TimerRules> rules_;
   const domain::Workflow* rules_for_ = nullptr;
   std::unique_ptr<pqxx::connection> conn_;
+  std::vector<std::chrono::milliseconds> park_delays_{std::chrono::seconds(1), std::chrono::seconds(5),
+                                                      std::chrono::seconds(30), std::chrono::seconds(120)};
 };
 
 }  // namespace oss::store

@@ -672,3 +672,89 @@ TEST(PlanBatchReplay, ReplayStillInvalidIsDeadLetteredAgain) {
 
 }  // namespace
 }  // namespace oss::processing
+
+// Parking (docs/adr/0004): what stays early is parked, parked events the store loads for the
+// batch's orders are decided after the deliveries, and a parked event is never dead-lettered
+// by a batch (its row is its only copy; it goes back through the queue instead).
+namespace oss::processing {
+namespace {
+
+InboundEvent parked(const Ev& e) {
+  auto in = event(e);
+  in.parked = true;
+  return in;
+}
+
+TEST(PlanBatchParking, EventsStillEarlyAfterTheLastPassAreParkedOncePerEventId) {
+  const auto early = event({.id = 800, .source = "mes", .order = "ORD-P", .status = "PRICE_CALCULATED"});
+  const auto p = plan({early, event({.id = 801, .order = "ORD-Q"}), early});
+  EXPECT_THAT(outcomes(p), ElementsAre(Outcome::early, Outcome::applied, Outcome::early));
+  EXPECT_THAT(p.to_park, ElementsAre(0u));
+  EXPECT_THAT(p.to_unpark, IsEmpty());
+  EXPECT_THAT(p.to_recheck, IsEmpty());
+}
+
+TEST(PlanBatchParking, AParkedEventIsAppliedAfterItsPredecessorInTheBatchAndUnparked) {
+  const auto p = plan({event({.id = 810, .order = "ORD-P", .status = "SUBMITTED"}),
+                       parked({.id = 811, .source = "mes", .order = "ORD-P", .status = "PRICE_CALCULATED", .minute = 5})});
+  EXPECT_THAT(outcomes(p), ElementsAre(Outcome::applied, Outcome::applied));
+  ASSERT_EQ(p.history.size(), 2u);
+  EXPECT_EQ(p.history[1].to_status, "PRICE_CALCULATED");
+  EXPECT_EQ(p.history[1].event_id, uuid(811));
+  EXPECT_THAT(p.to_park, IsEmpty());
+  EXPECT_THAT(p.to_unpark, ElementsAre(uuid(811)));
+}
+
+TEST(PlanBatchParking, AParkedEventStillEarlyStaysParkedUntouched) {
+  const auto p = plan({event({.id = 820, .order = "ORD-OTHER"}),
+                       parked({.id = 821, .source = "mes", .order = "ORD-P", .status = "PRICE_CALCULATED"})});
+  EXPECT_THAT(outcomes(p), ElementsAre(Outcome::applied, Outcome::early));
+  EXPECT_FALSE(p.results[1].recheck);
+  EXPECT_THAT(p.to_park, IsEmpty()) << "already parked";
+  EXPECT_THAT(p.to_unpark, IsEmpty());
+  EXPECT_THAT(p.to_recheck, IsEmpty());
+}
+
+TEST(PlanBatchParking, AParkedEventThatWouldBeDeadLetteredIsRecheckedThroughTheQueueNotDeadLetteredHere) {
+  // crm#2 PRICE_CALCULATED waited for crm#1; now SUBMITTED → PRICE_CALCULATED is a mes-only step.
+  const auto p = plan({event({.id = 830, .order = "ORD-P", .sequence = 1, .status = "SUBMITTED"}),
+                       parked({.id = 831, .order = "ORD-P", .sequence = 2, .status = "PRICE_CALCULATED"})});
+  EXPECT_THAT(outcomes(p), ElementsAre(Outcome::applied, Outcome::early));
+  EXPECT_TRUE(p.results[1].recheck);
+  EXPECT_THAT(p.results[1].detail, ::testing::HasSubstr("may not make the transition"));
+  EXPECT_THAT(p.dead_letters, IsEmpty());
+  EXPECT_THAT(processed_outcomes(p), ElementsAre("applied")) << "nothing recorded for the parked event";
+  EXPECT_THAT(p.last_sequences, ElementsAre(Pair(Pair("ORD-P", "crm"), 1)));
+  EXPECT_THAT(p.to_recheck, ElementsAre(uuid(831)));
+  EXPECT_THAT(p.to_unpark, IsEmpty());
+}
+
+TEST(PlanBatchParking, ARedeliveredCopyOfAParkedEventIsAppliedOnceAndTheRowRemoved) {
+  // The broker redelivered event 841 (its ack was lost) while its parked row exists; its
+  // predecessor arrives in the same batch.
+  const auto copy = event({.id = 841, .source = "mes", .order = "ORD-P", .status = "PRICE_CALCULATED"});
+  const auto p = plan({copy, event({.id = 840, .order = "ORD-P", .status = "SUBMITTED"}),
+                       parked({.id = 841, .source = "mes", .order = "ORD-P", .status = "PRICE_CALCULATED"})});
+  // The parked copy is decided in the first pass, right after its predecessor; the delivered
+  // copy, early in that pass, is a duplicate when decided again.
+  EXPECT_THAT(outcomes(p), ElementsAre(Outcome::duplicate, Outcome::applied, Outcome::applied));
+  EXPECT_EQ(p.history.size(), 2u);
+  EXPECT_THAT(p.to_unpark, ElementsAre(uuid(841)));
+  EXPECT_THAT(p.to_park, IsEmpty());
+}
+
+TEST(PlanBatchParking, ParkedEventsAreNeverDeadLetteredForExhaustedRetries) {
+  auto in = parked({.id = 850, .source = "mes", .order = "ORD-P", .status = "PRICE_CALCULATED"});
+  in.attempt = kMaxAttempts + 3;  // only the queue path dead-letters retries_exhausted
+  const auto p = plan({in});
+  EXPECT_THAT(outcomes(p), ElementsAre(Outcome::early));
+  EXPECT_TRUE(nothing_written(p));
+  // A delivery with its retries spent is dead-lettered, not parked.
+  auto spent = event({.id = 851, .source = "mes", .order = "ORD-P", .status = "PRICE_CALCULATED", .attempt = kMaxAttempts});
+  const auto q = plan({spent});
+  EXPECT_EQ(q.results[0].reason, DeadLetterReason::retries_exhausted);
+  EXPECT_THAT(q.to_park, IsEmpty());
+}
+
+}  // namespace
+}  // namespace oss::processing
