@@ -115,7 +115,10 @@ Options parse_args(int argc, char** argv) {
     else if (f == "--step-gap") o.step_gap = std::stod(value());
     else if (f == "--fast-poll") o.fast_poll = value();
     else if (f == "--capacity-events") o.capacity_events = std::stoll(value());
-    else if (f == "--capacity-mes-lead") o.capacity_mes_lead = std::stoll(value());
+    else if (f == "--capacity-mes-lead") {
+      o.capacity_mes_lead = std::stoll(value());
+      if (o.capacity_mes_lead < 0) usage("--capacity-mes-lead: must be 0 or more");
+    }
     else if (f == "--emits-per-tx") o.emits_per_tx = std::stoi(value());
     else if (f == "--ramp-notify") {
       o.ramp_notify = value();
@@ -320,8 +323,8 @@ struct PhaseResult {
   std::string cpu;
   double catch_up_seconds = 0;
   std::int64_t emitted = 0, applied = 0;
-  /// Early events in the service's delay queues when the bench stopped waiting (its
-  /// oss_retry_messages gauge): not lost, still to come back and be decided.
+  /// Early events parked by the service when the bench stopped waiting (its oss_early_parked
+  /// gauge, docs/adr/0004): not lost, waiting for a predecessor or their next retry.
   std::int64_t delayed_at_end = 0;
   double early = 0, stale = 0, duplicate = 0, dead_lettered = 0;
   double svc_batch_mean = 0, svc_batch_ms = 0, svc_e2e_mean_ms = 0, relay_confirm_mean_ms = 0;
@@ -522,11 +525,11 @@ PhaseResult run_load(const Options& o, int phase_no, const std::string& name, co
   const auto t_end = Clock::now();
   std::int64_t applied = 0, last = -1;
   auto last_progress = Clock::now();
-  // The service's count of early events waiting in its delay queues (refreshed by its stats
-  // collector, every few seconds): while some wait, no progress for a while is expected (the
-  // longest tier is 120 s), so the bench keeps waiting, up to 300 s in all.
+  // The service's count of parked early events (refreshed by its stats collector, every few
+  // seconds): while some wait, no progress for a while is possible (the longest retry delay is
+  // 120 s), so the bench keeps waiting, up to 300 s in all.
   const auto delayed = [&] {
-    const double v = plain_metric(pipe.svc->metrics(), "oss_retry_messages");
+    const double v = plain_metric(pipe.svc->metrics(), "oss_early_parked");
     return std::isfinite(v) ? static_cast<std::int64_t>(v) : 0;
   };
   for (;;) {
@@ -546,7 +549,7 @@ PhaseResult run_load(const Options& o, int phase_no, const std::string& name, co
   pipe.stop();
   say(name + ": produced for " + fmt_num(produce_seconds, 1) + " s; " + fmt_num(static_cast<double>(r.applied)) + " of " +
       fmt_num(static_cast<double>(r.emitted)) + " applied " + fmt_num(r.catch_up_seconds, 1) + " s after the producers stopped" +
-      (r.delayed_at_end > 0 ? "; " + fmt_num(static_cast<double>(r.delayed_at_end)) + " early events still in the delay queues" : ""));
+      (r.delayed_at_end > 0 ? "; " + fmt_num(static_cast<double>(r.delayed_at_end)) + " early events still parked" : ""));
 
   for (std::size_t i = 0; i < steps; ++i) {
     StepResult s;
@@ -904,7 +907,7 @@ std::string report(const Options& o, const Results& r) {
          << ", at the end " << fmt_num(static_cast<double>(s.end_in_flight)) << " (outbox unpublished "
          << fmt_num(static_cast<double>(s.end_unpublished)) << ", events queue " << fmt_num(static_cast<double>(s.end_queued))
          << ").\n";
-    md << "  - service: events early (sent to a retry delay) " << fmt_num(p.early) << ", stale " << fmt_num(p.stale)
+    md << "  - service: events early (parked until their predecessor) " << fmt_num(p.early) << ", stale " << fmt_num(p.stale)
        << ", duplicate " << fmt_num(p.duplicate) << ", dead-lettered " << fmt_num(p.dead_lettered) << "; mean batch "
        << fmt_num(p.svc_batch_mean, 1) << " messages, " << fmt_num(p.svc_batch_ms, 1)
        << " ms to decide+commit; oss_event_end_to_end_seconds mean " << fmt_num(p.svc_e2e_mean_ms, 1)
@@ -912,8 +915,8 @@ std::string report(const Options& o, const Results& r) {
        << fmt_num(static_cast<double>(p.applied)) << " of " << fmt_num(static_cast<double>(p.emitted)) << " applied "
        << fmt_num(p.catch_up_seconds, 1) << " s after the producers stopped"
        << (p.delayed_at_end > 0 ? "; " + fmt_num(static_cast<double>(p.delayed_at_end)) +
-                                      " early events were still in the delay queues then (not lost: they come back "
-                                      "to the events queue when their delay ends)"
+                                      " early events were still parked then (not lost: applied with their predecessor, "
+                                      "or retried through the queue when due)"
                                 : std::string())
        << ".\n";
   }

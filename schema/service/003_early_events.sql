@@ -19,7 +19,7 @@ CREATE TABLE oss.early_events (
     attempt       integer     NOT NULL DEFAULT 0,   -- retries through the queue so far
     replay        boolean     NOT NULL DEFAULT false,  -- an operator's DLQ replay
     waiting_for   text        NOT NULL DEFAULT '',  -- why it is early ("waiting for mes sequence 3")
-    parked_at     timestamptz NOT NULL DEFAULT clock_timestamp(),
+    parked_at     timestamptz NOT NULL DEFAULT clock_timestamp(),  -- first parked (kept across retries)
     next_retry_at timestamptz NOT NULL
 );
 -- The applying transaction loads an order's parked events; the sweeper scans what is due.

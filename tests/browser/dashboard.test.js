@@ -9,6 +9,7 @@
 //   EXPECT_ORDERS   how many orders the service holds before the emit
 //   EXPECT_STUCK    how many of them are past their SLA
 //   CORRECT_ORDER   an order in SUBMITTED to cancel through POST /v1/orders/{id}/status
+//   WAITING_ORDER   an order whose only event is parked as early (listed under "Waiting for a predecessor")
 //   SCREENSHOT      where to save the screenshot (PNG)
 //   CHROMIUM        default /usr/bin/chromium
 // Exit code 0 when every check passed; otherwise 1 with the failed check on stderr.
@@ -31,6 +32,7 @@ const emitOrder = need("EMIT_ORDER_ID");
 const expectOrders = Number(need("EXPECT_ORDERS"));
 const expectStuck = Number(need("EXPECT_STUCK"));
 const correctOrder = need("CORRECT_ORDER");
+const waitingOrder = need("WAITING_ORDER");
 const screenshot = need("SCREENSHOT");
 const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
 
@@ -85,6 +87,10 @@ async function main() {
     const dlq = Number(await page.textContent("#count-dlq"));
     check(dlq >= 1, `the DLQ size shows ${dlq}`);
     check((await page.$$("#dead-letters tr")).length >= 1, "dead letters are listed");
+    const waiting = await page.$$eval("#early-events tr[data-order]", (rows) =>
+      rows.map((r) => ({ id: r.dataset.order, text: r.textContent })));
+    check(waiting.length === 1 && waiting[0].id === waitingOrder && waiting[0].text.includes("waiting for its creation"),
+          `the event waiting for a predecessor is listed (${JSON.stringify(waiting)})`);
 
     // Live: the stream is connected, then a producer emits a new order.
     await page.waitForFunction(() => document.getElementById("stream-state").textContent === "live", null, { timeout: 15000 });

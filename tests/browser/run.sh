@@ -55,7 +55,7 @@ port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{
 metrics_port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
 names=(--exchange "orders.events.$id" --queue "order-status-service.events.$id" --dlq "order-status-service.dlq.$id")
 "$build/bin/order-status-service" run --db "$oss_db" --amqp "$OSS_TEST_AMQP_URL" --http "127.0.0.1:$port" \
-  --tokens "$work/tokens.json" "${names[@]}" --notifications-exchange "orders.notifications.$id" \
+  --tokens "$work/tokens.json" "${names[@]}" --notifications-exchange "orders.notifications.$id" --early-retry-delays 10m \
   >"$work/service.log" 2>&1 &
 pids+=($!)
 "$build/bin/outbox-relay" run --db "$crm_db" --amqp "$OSS_TEST_AMQP_URL" --exchange "orders.events.$id" \
@@ -75,6 +75,7 @@ emit() {  # source order status
 log "seeding orders"
 for n in 1001 1002 1003 1004 1005 1006; do emit crm "ORD-$n" SUBMITTED; done
 emit crm ORD-1007 SUBMITED  # a typo: dead-lettered (unknown_status)
+emit mes ORD-1008 PRICE_CALCULATED  # its creation never comes: parked as early (retried in 10 min)
 api() { curl -fsS -H "Authorization: Bearer $token" "$url$1"; }
 for _ in $(seq 1 150); do
   [ "$(api /v1/stats | node -pe 'const s=JSON.parse(require("fs").readFileSync(0));s.orders+"/"+s.dead_letters_open')" = "6/1" ] && break
@@ -82,6 +83,12 @@ for _ in $(seq 1 150); do
 done
 [ "$(api /v1/stats | node -pe 'const s=JSON.parse(require("fs").readFileSync(0));s.orders+"/"+s.dead_letters_open')" = "6/1" ] \
   || fail "seed events did not arrive: $(api /v1/stats) $(tail -20 "$work/service.log")"
+for _ in $(seq 1 150); do
+  [ "$(api /v1/early-events | node -pe 'JSON.parse(require("fs").readFileSync(0)).count')" = "1" ] && break
+  sleep 0.2
+done
+[ "$(api /v1/early-events | node -pe 'JSON.parse(require("fs").readFileSync(0)).count')" = "1" ] \
+  || fail "the early seed event was not parked: $(api /v1/early-events) $(tail -20 "$work/service.log")"
 # Two orders have been waiting for a price far too long (as if submitted yesterday).
 psql -qX "$oss_db" -c "UPDATE oss.orders SET status_entered_at = now() - interval '26 hours',
   sla_due_at = now() - interval '25 hours' WHERE order_id = 'ORD-1001';
@@ -98,7 +105,7 @@ log "running the dashboard test against $url"
 status=0
 OSS_URL="$url" OSS_TOKEN="$token" CHROMIUM="$chromium" \
   EMIT_CMD="bash $work/emit.sh" \
-  EMIT_ORDER_ID=ORD-2001 EXPECT_ORDERS=6 EXPECT_STUCK=2 CORRECT_ORDER=ORD-1003 \
+  EMIT_ORDER_ID=ORD-2001 EXPECT_ORDERS=6 EXPECT_STUCK=2 CORRECT_ORDER=ORD-1003 WAITING_ORDER=ORD-1008 \
   SCREENSHOT=$(realpath -m "${SCREENSHOT:-$build/browser/dashboard.png}") \
   node "$here/dashboard.test.js" || status=$?
 if [ "$status" -ne 0 ]; then

@@ -440,6 +440,30 @@ TEST_F(Consumer, AParkedEventThatBecomesInvalidIsDeadLetteredFromTheQueueWithIts
   EXPECT_EQ(d->message_id, uuid(1));
 }
 
+TEST_F(Consumer, AParkedEventGoesBackThroughTheQueueWithBackoffAndKeepsItsFirstArrivalTime) {
+  auto service = start_service(http_port_, {"--early-retry-delays", "500ms,1s", "--early-retries", "3"});
+  ASSERT_TRUE(wait_ready(http_port_)) << service->log();
+  publish({uuid(1), "mes", "PB-1", "PRICE_CALCULATED", 1});  // its order is never created
+  confirm();
+  const auto row = [&](const std::string& column) {
+    return sql_scalar(oss_, "SELECT coalesce((SELECT " + column + " FROM oss.early_events), 'none')");
+  };
+  ASSERT_TRUE(testing::wait_until([&] { return row("attempt::text") == "0"; }, 30s)) << service->log();
+  const auto first_parked = row("parked_at::text");
+  ASSERT_TRUE(testing::wait_until([&] { return row("attempt::text") == "2"; }, 30s)) << service->log();
+  EXPECT_EQ(row("parked_at::text"), first_parked) << "re-parked events keep their first arrival time";
+  EXPECT_EQ(row("(next_retry_at - clock_timestamp() <= interval '1 second')::text"), "true");
+  ASSERT_TRUE(testing::wait_until(
+      [&] { return count(oss_, "SELECT count(*) FROM oss.dead_letters WHERE reason = 'retries_exhausted'") == 1; }, 30s))
+      << service->log();
+  EXPECT_EQ(row("attempt::text"), "none");
+  EXPECT_EQ(sql_scalar(oss_, "SELECT error FROM oss.dead_letters"),
+            "still early after 3 retries: order unknown; waiting for its creation before applying PRICE_CALCULATED from mes");
+  ASSERT_TRUE(testing::wait_until(
+      [&] { return testing::metric(testing::http("GET", http_port_, "/metrics").body, "oss_early_retries_total") == 3; },
+      30s));
+}
+
 TEST_F(Consumer, ReconcileFindsEventsLostOnTheWayAndNoneWhenAllArrived) {
   auto service = start_service(http_port_);
   auto relay = start_relay(crm_);

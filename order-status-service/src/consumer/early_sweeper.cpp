@@ -23,7 +23,8 @@ EarlySweeper::EarlySweeper(pg::ConnectOptions db, amqp::ConnectionOptions broker
 std::size_t EarlySweeper::sweep_once(pqxx::connection& db, amqp::Connection& broker) {
   pqxx::work tx(db);
   const auto rows = tx.exec_params(
-      "SELECT event_id::text, body, routing_key, message_id, attempt, replay FROM oss.early_events "
+      "SELECT event_id::text, body, routing_key, message_id, attempt, replay, "
+      "       (extract(epoch from parked_at) * 1000000)::bigint FROM oss.early_events "
       "WHERE next_retry_at <= clock_timestamp() ORDER BY next_retry_at LIMIT $1 FOR UPDATE SKIP LOCKED",
       static_cast<std::int64_t>(batch_max_));
   if (rows.empty()) return 0;
@@ -43,6 +44,8 @@ std::size_t EarlySweeper::sweep_once(pqxx::connection& db, amqp::Connection& bro
     m.headers.emplace_back("x-oss-original-exchange", topology_.events_exchange);
     m.headers.emplace_back("x-oss-original-routing-key", row[2].as<std::string>());
     if (row[5].as<bool>()) m.headers.emplace_back("x-oss-replay-of", row[0].as<std::string>());
+    // Parked again when it comes back still early: it keeps its first arrival time.
+    m.headers.emplace_back("x-oss-parked-since", row[6].as<std::int64_t>());
     last_tag = broker.publish(m, /*mandatory=*/true);
     ids.push_back(row[0].as<std::string>());
   }

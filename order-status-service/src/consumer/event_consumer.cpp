@@ -175,6 +175,9 @@ processing::InboundEvent inbound_of(const amqp::Delivery& d) {
   in.attempt = attempt_of(d);
   in.replay =
       std::any_of(d.headers.begin(), d.headers.end(), [](const auto& h) { return h.first == "x-oss-replay-of"; });
+  for (const auto& [k, v] : d.headers)
+    if (k == "x-oss-parked-since")
+      if (const auto* us = std::get_if<std::int64_t>(&v)) in.parked_since_us = *us;
   return in;
 }
 

@@ -28,6 +28,9 @@ struct InboundEvent {
   /// A parked early event (oss.early_events) loaded for its order, not a delivery. It is
   /// never dead-lettered by a batch: one that would be goes back through the queue (recheck).
   bool parked = false;
+  /// When the event was first parked (µs since the epoch), carried across trips through the
+  /// queue (x-oss-parked-since), so that a re-parked event keeps its first arrival time.
+  std::optional<std::int64_t> parked_since_us;
 };
 
 /// What happens to one message.

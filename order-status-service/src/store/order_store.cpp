@@ -114,6 +114,7 @@ processing::BatchPlan PgOrderStore::apply(const domain::Workflow& workflow,
       std::vector<std::int64_t> seqs, delays_ms;
       std::vector<int> attempts;
       std::vector<std::string> replays;
+      std::vector<std::optional<std::string>> since;
       for (const auto i : plan.to_park) {
         const auto& in = all[i];
         const auto& env = std::get<domain::Envelope>(in.parsed);
@@ -129,19 +130,21 @@ processing::BatchPlan PgOrderStore::apply(const domain::Workflow& workflow,
         replays.push_back(in.replay ? "true" : "false");
         waiting.push_back(plan.results[i].detail);
         delays_ms.push_back(park_delay(in.attempt).count());
+        since.push_back(in.parked_since_us ? std::optional<std::string>(std::to_string(*in.parked_since_us)) : std::nullopt);
       }
       // A redelivery of an event parked already keeps the first row.
       tx.exec_params(
           "INSERT INTO oss.early_events (event_id, order_id, source, sequence, event_type, body, routing_key, "
-          "  message_id, attempt, replay, waiting_for, next_retry_at) "
-          "SELECT ev, o, src, sq, ty, b, rk, mi, at, rp, wf, clock_timestamp() + d * interval '1 millisecond' "
+          "  message_id, attempt, replay, waiting_for, next_retry_at, parked_at) "
+          "SELECT ev, o, src, sq, ty, b, rk, mi, at, rp, wf, clock_timestamp() + d * interval '1 millisecond', "
+          "       coalesce(timestamptz 'epoch' + ps * interval '1 microsecond', clock_timestamp()) "
           "FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], "
-          "            $8::text[], $9::integer[], $10::boolean[], $11::text[], $12::bigint[]) "
-          "     AS u(ev, o, src, sq, ty, b, rk, mi, at, rp, wf, d) "
+          "            $8::text[], $9::integer[], $10::boolean[], $11::text[], $12::bigint[], $13::bigint[]) "
+          "     AS u(ev, o, src, sq, ty, b, rk, mi, at, rp, wf, d, ps) "
           "ON CONFLICT (event_id) DO NOTHING",
           array_literal(ids), array_literal(orders), array_literal(sources), array_literal(seqs), array_literal(types),
           array_literal(bodies), array_literal(keys), array_literal(message_ids), array_literal(attempts),
-          array_literal(replays), array_literal(waiting), array_literal(delays_ms));
+          array_literal(replays), array_literal(waiting), array_literal(delays_ms), array_literal(since));
     }
     if (!plan.to_unpark.empty())
       tx.exec_params("DELETE FROM oss.early_events WHERE event_id = ANY($1::uuid[])", array_literal(plan.to_unpark));
