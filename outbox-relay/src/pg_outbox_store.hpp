@@ -1,5 +1,6 @@
 #pragma once
 #include <future>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <pqxx/pqxx>
@@ -51,6 +52,9 @@ class PgOutboxStore final : public OutboxStore {
   /// How long the relay must have been busy since its last wake-up before it lowers its
   /// `outbox.notify = idle` flag (default 20 ms; see fetch() in pg_outbox_store.cpp).
   void set_busy_before_flag_down(std::chrono::milliseconds d) { busy_before_flag_down_ = d; }
+  /// The extra looks for rows right after the flag goes up (default 5, 15 and 30 ms; see
+  /// wait_for_commit in pg_outbox_store.cpp). Empty: only the one look before the first wait.
+  void set_early_looks(std::vector<std::chrono::milliseconds> waits) { early_looks_ = std::move(waits); }
 
   int partition_count() const { return partitions_; }
   /// True when published rows move to outbox.events_archive (schema version >= 3).
@@ -78,6 +82,12 @@ class PgOutboxStore final : public OutboxStore {
   std::chrono::steady_clock::time_point woke_at_{};  // when the last wait_for_commit ended
   /// Busy this long after a wake-up before the flag goes down (pg_outbox_store.cpp, fetch).
   std::chrono::milliseconds busy_before_flag_down_{20};
+  /// After the flag goes up: looks for rows again after these waits (then --poll-interval),
+  /// for producers that read the flag just before it was set and commit a little later
+  /// (wait_for_commit). next_look_ indexes it; past the end: no more early looks.
+  std::vector<std::chrono::milliseconds> early_looks_{std::chrono::milliseconds(5), std::chrono::milliseconds(15),
+                                                      std::chrono::milliseconds(30)};
+  std::size_t next_look_ = std::numeric_limits<std::size_t>::max();
   bool archive_ = false;
   bool in_place_rows_ = true;  // rows marked published in outbox.events may exist
   std::chrono::seconds archive_width_{3600};

@@ -435,6 +435,9 @@ TEST_F(Relays, IdleFlagGoesDownOnlyAfterTheRelayHasBeenBusyForItsSpell) {
   ASSERT_TRUE(store.wait_for_commit(0ms)) << "raises the flag, then asks for one more look";
   EXPECT_EQ(flag(), 1);
   EXPECT_TRUE(store.fetch(100).empty());
+  // Three more looks soon after the flag went up (5, 15, 30 ms), for producers that read it just
+  // before and commit a little later; each cuts a long wait short. Then only the poll interval.
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(store.wait_for_commit(60s)) << "early look " << i << " ends the wait";
   EXPECT_FALSE(store.wait_for_commit(10ms)) << "nothing committed: the wait times out";
 
   // A commit while the relay waits sends a NOTIFY; the relay finds the row. Busy for less than
