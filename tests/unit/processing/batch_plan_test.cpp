@@ -743,6 +743,26 @@ TEST(PlanBatchParking, ARedeliveredCopyOfAParkedEventIsAppliedOnceAndTheRowRemov
   EXPECT_THAT(p.to_park, IsEmpty());
 }
 
+TEST(PlanBatchParking, AParkedReplayOfADeadLetterIsAppliedOnceItsPredecessorComes) {
+  // crm#2 PRICE_CONFIRMED was dead-lettered, then replayed while the order was still SUBMITTED:
+  // early, so parked with its replay mark. The MES price arrives: the replay applies.
+  auto replay = parked({.id = 860, .order = "ORD-R", .sequence = 2, .status = "PRICE_CONFIRMED"});
+  replay.replay = true;
+  const auto p = plan({event({.id = 861, .source = "mes", .order = "ORD-R", .status = "PRICE_CALCULATED"}), replay},
+                      submitted_order_with_dead_letter(uuid(860)));
+  EXPECT_THAT(outcomes(p), ElementsAre(Outcome::applied, Outcome::applied));
+  ASSERT_EQ(p.history.size(), 2u);
+  EXPECT_EQ(p.history[1].to_status, "PRICE_CONFIRMED");
+  EXPECT_THAT(processed_outcomes(p), ElementsAre("applied", "applied"));
+  EXPECT_THAT(p.to_unpark, ElementsAre(uuid(860)));
+  // Without the mark it would be a duplicate of the dead letter, and still leave the park.
+  auto plain = parked({.id = 860, .order = "ORD-R", .sequence = 2, .status = "PRICE_CONFIRMED"});
+  const auto q = plan({event({.id = 861, .source = "mes", .order = "ORD-R", .status = "PRICE_CALCULATED"}), plain},
+                      submitted_order_with_dead_letter(uuid(860)));
+  EXPECT_THAT(outcomes(q), ElementsAre(Outcome::applied, Outcome::duplicate));
+  EXPECT_THAT(q.to_unpark, ElementsAre(uuid(860)));
+}
+
 TEST(PlanBatchParking, ParkedEventsAreNeverDeadLetteredForExhaustedRetries) {
   auto in = parked({.id = 850, .source = "mes", .order = "ORD-P", .status = "PRICE_CALCULATED"});
   in.attempt = kMaxAttempts + 3;  // only the queue path dead-letters retries_exhausted
