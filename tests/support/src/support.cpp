@@ -11,7 +11,9 @@
 #include <fstream>
 #include <gtest/gtest.h>
 #include <pqxx/pqxx>
+#include <mutex>
 #include <random>
+#include <set>
 #include <sys/prctl.h>
 #include <sstream>
 #include <sys/wait.h>
@@ -79,9 +81,19 @@ void sql_exec(const std::string& url, const std::string& sql) {
 std::string bin(const std::string& program) { return std::string(OSS_BIN_DIR) + "/" + program; }
 
 std::uint16_t free_port() {
-  boost::asio::io_context io;
-  boost::asio::ip::tcp::acceptor a(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
-  return a.local_endpoint().port();
+  // The kernel's free port is only free until someone binds it, and the programs a test starts
+  // bind theirs a moment later: two calls before that may return the same port (a CI run had the
+  // service and a relay's metrics endpoint on one port, and the test talked to the relay). So a
+  // port is handed out at most once per test process.
+  static std::mutex mu;
+  static std::set<std::uint16_t> handed_out;
+  const std::lock_guard lock(mu);
+  for (int attempt = 0;; ++attempt) {
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::acceptor a(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+    const auto port = a.local_endpoint().port();
+    if (handed_out.insert(port).second || attempt >= 1000) return port;
+  }
 }
 
 Process::Process(const std::string& program, const std::vector<std::string>& args,
