@@ -9,7 +9,7 @@ namespace {
 
 using std::chrono::milliseconds;
 
-[[noreturn]] void fail(std::string_view text, std::string_view why) {
+[[noreturn]] void fail_duration(std::string_view text, std::string_view why) {
   throw DurationError("invalid duration '" + std::string(text) + "': " + std::string(why) +
                       " (use e.g. 90s, 15m, 24h, 7d or ISO-8601 PT1H)");
 }
@@ -25,7 +25,7 @@ std::int64_t unit_ms(std::string_view unit) {
 }
 
 std::int64_t checked_add(std::string_view text, std::int64_t total, std::int64_t n, std::int64_t unit) {
-  if (n > (std::numeric_limits<std::int64_t>::max() - total) / unit) fail(text, "too large");
+  if (n > (std::numeric_limits<std::int64_t>::max() - total) / unit) fail_duration(text, "too large");
   return total + n * unit;
 }
 
@@ -37,19 +37,19 @@ milliseconds parse_iso(std::string_view text) {
   std::int64_t total = 0;
   while (i < text.size()) {
     if (text[i] == 'T') {
-      if (in_time) fail(text, "repeated 'T'");
+      if (in_time) fail_duration(text, "repeated 'T'");
       in_time = true;
       ++i;
       continue;
     }
-    if (!std::isdigit(static_cast<unsigned char>(text[i]))) fail(text, "expected a number");
+    if (!std::isdigit(static_cast<unsigned char>(text[i]))) fail_duration(text, "expected a number");
     std::int64_t n = 0;
     while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
-      if (n > std::numeric_limits<std::int64_t>::max() / 10 - 9) fail(text, "too large");
+      if (n > std::numeric_limits<std::int64_t>::max() / 10 - 9) fail_duration(text, "too large");
       n = n * 10 + (text[i] - '0');
       ++i;
     }
-    if (i >= text.size()) fail(text, "missing unit");
+    if (i >= text.size()) fail_duration(text, "missing unit");
     const char u = text[i++];
     std::int64_t unit = 0;
     if (!in_time && u == 'D') unit = 86'400'000;
@@ -57,42 +57,42 @@ milliseconds parse_iso(std::string_view text) {
     else if (in_time && u == 'H') unit = 3'600'000;
     else if (in_time && u == 'M') unit = 60'000;
     else if (in_time && u == 'S') unit = 1000;
-    else fail(text, "unsupported ISO-8601 unit");
+    else fail_duration(text, "unsupported ISO-8601 unit");
     total = checked_add(text, total, n, unit);
     any = true;
   }
-  if (!any) fail(text, "no components");
+  if (!any) fail_duration(text, "no components");
   return milliseconds(total);
 }
 
 }  // namespace
 
 milliseconds parse_duration(std::string_view text) {
-  if (text.empty()) fail(text, "empty");
+  if (text.empty()) fail_duration(text, "empty");
   if (text.front() == 'P' || text.front() == 'p') return parse_iso(text);
-  if (text.front() == '-') fail(text, "negative");
+  if (text.front() == '-') fail_duration(text, "negative");
   std::size_t i = 0;
   std::int64_t total = 0;
   bool any = false;
   while (i < text.size()) {
-    if (!std::isdigit(static_cast<unsigned char>(text[i]))) fail(text, "expected a number");
+    if (!std::isdigit(static_cast<unsigned char>(text[i]))) fail_duration(text, "expected a number");
     std::int64_t n = 0;
     while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
-      if (n > std::numeric_limits<std::int64_t>::max() / 10 - 9) fail(text, "too large");
+      if (n > std::numeric_limits<std::int64_t>::max() / 10 - 9) fail_duration(text, "too large");
       n = n * 10 + (text[i] - '0');
       ++i;
     }
     std::size_t j = i;
     while (j < text.size() && std::isalpha(static_cast<unsigned char>(text[j]))) ++j;
     const std::string_view unit = text.substr(i, j - i);
-    if (unit.empty()) fail(text, "missing unit");
+    if (unit.empty()) fail_duration(text, "missing unit");
     const std::int64_t ms = unit_ms(unit);
-    if (ms == 0) fail(text, "unknown unit '" + std::string(unit) + "'");
+    if (ms == 0) fail_duration(text, "unknown unit '" + std::string(unit) + "'");
     total = checked_add(text, total, n, ms);
     any = true;
     i = j;
   }
-  if (!any) fail(text, "no components");
+  if (!any) fail_duration(text, "no components");
   return milliseconds(total);
 }
 

@@ -7,24 +7,24 @@
 namespace oss::core {
 namespace {
 
-[[noreturn]] void fail(std::string_view text, std::string_view why) {
+[[noreturn]] void fail_timestamp(std::string_view text, std::string_view why) {
   throw TimeFormatError("invalid timestamp '" + std::string(text) + "': " + std::string(why) +
                         " (expected RFC 3339, e.g. 2026-11-22T18:00:00Z)");
 }
 
 int digits(std::string_view text, std::size_t& i, std::size_t n) {
-  if (i + n > text.size()) fail(text, "too short");
+  if (i + n > text.size()) fail_timestamp(text, "too short");
   int v = 0;
   for (std::size_t k = 0; k < n; ++k, ++i) {
     const char c = text[i];
-    if (!std::isdigit(static_cast<unsigned char>(c))) fail(text, "expected a digit");
+    if (!std::isdigit(static_cast<unsigned char>(c))) fail_timestamp(text, "expected a digit");
     v = v * 10 + (c - '0');
   }
   return v;
 }
 
 void expect(std::string_view text, std::size_t& i, char c) {
-  if (i >= text.size() || text[i] != c) fail(text, std::string("expected '") + c + "'");
+  if (i >= text.size() || text[i] != c) fail_timestamp(text, std::string("expected '") + c + "'");
   ++i;
 }
 
@@ -49,7 +49,7 @@ TimePoint parse_rfc3339(std::string_view text) {
   const int month = digits(text, i, 2);
   expect(text, i, '-');
   const int day = digits(text, i, 2);
-  if (i >= text.size() || (text[i] != 'T' && text[i] != 't' && text[i] != ' ')) fail(text, "expected 'T'");
+  if (i >= text.size() || (text[i] != 'T' && text[i] != 't' && text[i] != ' ')) fail_timestamp(text, "expected 'T'");
   ++i;
   const int hour = digits(text, i, 2);
   expect(text, i, ':');
@@ -65,15 +65,15 @@ TimePoint parse_rfc3339(std::string_view text) {
       ++n;
       ++i;
     }
-    if (n == 0) fail(text, "empty fraction");
+    if (n == 0) fail_timestamp(text, "empty fraction");
     for (int k = n; k < 6; ++k) micros *= 10;
   }
   static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
   const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
   if (month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 60)
-    fail(text, "field out of range");
-  if (day > kDays[month - 1] + (month == 2 && leap ? 1 : 0)) fail(text, "no such day in that month");
-  if (i >= text.size()) fail(text, "missing time zone (Z or +hh:mm)");
+    fail_timestamp(text, "field out of range");
+  if (day > kDays[month - 1] + (month == 2 && leap ? 1 : 0)) fail_timestamp(text, "no such day in that month");
+  if (i >= text.size()) fail_timestamp(text, "missing time zone (Z or +hh:mm)");
   std::int64_t offset_s = 0;
   if (text[i] == 'Z' || text[i] == 'z') {
     ++i;
@@ -83,12 +83,12 @@ TimePoint parse_rfc3339(std::string_view text) {
     const int oh = digits(text, i, 2);
     expect(text, i, ':');
     const int om = digits(text, i, 2);
-    if (oh > 23 || om > 59) fail(text, "time zone offset out of range");
+    if (oh > 23 || om > 59) fail_timestamp(text, "time zone offset out of range");
     offset_s = sign * (std::int64_t{oh} * 3600 + std::int64_t{om} * 60);
   } else {
-    fail(text, "bad time zone");
+    fail_timestamp(text, "bad time zone");
   }
-  if (i != text.size()) fail(text, "trailing characters");
+  if (i != text.size()) fail_timestamp(text, "trailing characters");
   const std::int64_t days =
       days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
   const std::int64_t secs =
