@@ -97,6 +97,17 @@ TEST_F(Verify, CleanRunPassesAndEachDamageIsReported) {
   EXPECT_EQ(rc, 1);
   EXPECT_EQ(kind_count(doc, "lost"), 1u) << doc.dump(2);
   EXPECT_EQ(doc.at("violations_total").get<int>(), 1);
+  // The same event parked by the service as early (oss.early_events, ADR 0004) has arrived and
+  // waits for a predecessor: not lost, counted as waiting.
+  const auto lost_id = testing::sql_scalar(
+      crm_, "SELECT event_id::text FROM outbox.all_events WHERE aggregate_id = 'ORD-V3' "
+            "AND payload->>'status' = 'CANCELLED'");
+  sql_exec(oss_, "INSERT INTO oss.early_events (event_id, order_id, source, sequence, event_type, body, next_retry_at) "
+                 "VALUES ('" + lost_id + "', 'ORD-V3', 'crm', 99, 'order.status_changed', '{}', now() + interval '1 hour')");
+  std::tie(rc, doc) = run_verify();
+  EXPECT_EQ(rc, 0) << doc.dump(2);
+  EXPECT_EQ(doc.at("waiting").get<int>(), 1) << doc.dump(2);
+  sql_exec(oss_, "DELETE FROM oss.early_events");
 
   // 2. A double application (the unique index that normally prevents it dropped for the test).
   sql_exec(oss_, "DROP INDEX oss.status_history_event_idx");

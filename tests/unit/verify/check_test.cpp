@@ -128,6 +128,22 @@ TEST(VerifyCheck, UndecidedEventWithinGraceIsInFlightNotLost) {
   EXPECT_EQ(v.in_flight, 1u);
 }
 
+TEST(VerifyCheck, EarlyEventParkedByTheServiceIsWaitingNotLost) {
+  FakeRun r;
+  r.happy_order("ORD-1");
+  const auto early = r.emit("mes", "ORD-9", "");  // arrived, parked in oss.early_events
+  r.s.waiting.insert(early);
+  const auto v = r.verdict();  // no grace: a drained run
+  EXPECT_TRUE(v.ok()) << format_text(v);
+  EXPECT_EQ(v.waiting, 1u);
+  EXPECT_EQ(v.in_flight, 0u);
+  EXPECT_NE(format_text(v).find("waiting for a predecessor 1"), std::string::npos) << format_text(v);
+  EXPECT_NE(format_json(v).find("\"waiting\":1"), std::string::npos) << format_json(v);
+  // The same event not parked is lost.
+  r.s.waiting.clear();
+  EXPECT_EQ(count(r.verdict(), ViolationKind::lost), 1u);
+}
+
 TEST(VerifyCheck, ParkedEventIsLostWhateverTheGrace) {
   FakeRun r;
   r.emit("crm", "ORD-1", "");

@@ -84,10 +84,11 @@ Verdict check(const Snapshot& s, const domain::Workflow& wf, const Options& opti
     std::map<std::string, std::string> decided;
     for (const auto& e : s.emitted)
       if (auto it = decision_of.find(e.event_id); it != decision_of.end()) decided[e.event_id] = it->second->outcome;
-    const auto r = reconcile::compare(s.emitted, decided, s.taken_at, options.grace);
+    const auto r = reconcile::compare(s.emitted, decided, s.taken_at, options.grace, s.waiting);
     v.emitted = r.emitted;
     v.decided_by_outcome = r.decided_by_outcome;
     v.in_flight = r.in_flight;
+    v.waiting = r.waiting;
     for (const auto& p : r.problems)
       add(ViolationKind::lost, p.event.aggregate_id, p.event.event_id,
           fmt::format("{} event {}/{} sequence {} ({}) emitted at {} was never decided: {}{}", p.event.source,
@@ -183,8 +184,8 @@ std::string format_text(const Verdict& v, std::size_t limit) {
     decided += n;
     outcomes += fmt::format("{}{} {}", outcomes.empty() ? "" : ", ", o, n);
   }
-  out += fmt::format("emitted {}; decided {} ({}); in flight {}; orders {}; history rows {}\n", v.emitted, decided,
-                     outcomes, v.in_flight, v.orders, v.history_rows);
+  out += fmt::format("emitted {}; decided {} ({}); in flight {}; waiting for a predecessor {}; orders {}; history rows {}\n",
+                     v.emitted, decided, outcomes, v.in_flight, v.waiting, v.orders, v.history_rows);
   if (v.ok()) {
     out += "OK: nothing lost, nothing applied twice, every history follows the workflow\n";
     return out;
@@ -216,6 +217,7 @@ std::string format_json(const Verdict& v, std::size_t limit) {
                         {"emitted", v.emitted},
                         {"decided", v.decided_by_outcome},
                         {"in_flight", v.in_flight},
+                        {"waiting", v.waiting},
                         {"orders", v.orders},
                         {"history_rows", v.history_rows},
                         {"violations_by_kind", kinds},

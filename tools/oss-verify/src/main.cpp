@@ -23,7 +23,7 @@ std::vector<core::FlagSpec> flags() {
            std::nullopt, true, false, true},
           {"workflow", "OSS_WORKFLOW_FILE", "workflow file the service runs (default: the shipped workflow)"},
           {"grace", "OSS_VERIFY_GRACE", "undecided events younger than this are in flight, not lost", "0s"},
-          {"wait", "OSS_VERIFY_WAIT", "re-check until every invariant holds or this much time passed", "0s"},
+          {"wait", "OSS_VERIFY_WAIT", "re-check until every invariant holds and nothing waits parked as early, or this much time passed", "0s"},
           {"limit", "", "violations to list", "50"},
           {"json", "", "one JSON document instead of text", std::nullopt, false, true}};
 }
@@ -92,7 +92,9 @@ int run(std::vector<std::string> args) {
   for (;;) {
     const auto snapshot = verify::read_snapshot(f.get("db"), sources);
     verdict = verify::check(snapshot, workflow, options);
-    if (verdict.ok() || std::chrono::steady_clock::now() >= deadline) break;
+    // With --wait, events still parked as early (verdict.waiting) are still on their way: keep
+    // re-checking until they are decided too, then report whatever the deadline finds.
+    if ((verdict.ok() && verdict.waiting == 0) || std::chrono::steady_clock::now() >= deadline) break;
     std::this_thread::sleep_for(std::chrono::seconds(1));
   }
   std::cout << (f.on("json") ? verify::format_json(verdict, limit) + "\n" : verify::format_text(verdict, limit));

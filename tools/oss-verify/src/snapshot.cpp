@@ -94,6 +94,11 @@ Snapshot read_snapshot(const std::string& service_db_url, const std::vector<std:
     }
     for (const auto& row : tx.exec("SELECT order_id, status FROM oss.orders"))
       s.orders[row[0].as<std::string>()] = row[1].as<std::string>();
+    // Early events parked until their predecessor comes (service schema 3, ADR 0004); a service
+    // database not migrated that far has none.
+    if (tx.exec("SELECT to_regclass('oss.early_events') IS NOT NULL")[0][0].as<bool>())
+      for (const auto& row : tx.exec("SELECT event_id::text FROM oss.early_events"))
+        s.waiting.insert(row[0].as<std::string>());
   } catch (const pqxx::broken_connection& e) {
     throw Unreachable("lost the connection to " + core::mask_url(service_db_url) + ": " + e.what());
   }

@@ -37,6 +37,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -86,6 +87,9 @@ struct Snapshot {
   std::vector<DeadLetter> dead_letters;           // oss.dead_letters
   std::vector<HistoryRow> history;                // oss.status_history, any order
   std::map<std::string, std::string> orders;      // oss.orders: order_id -> status
+  /// Event ids parked as early in oss.early_events (service schema 3+; ADR 0004): arrived,
+  /// waiting for a predecessor, retried with backoff and dead-lettered if it never comes.
+  std::set<std::string> waiting;
   core::TimePoint taken_at{};                     // "now" for the grace period
 };
 
@@ -120,6 +124,7 @@ struct Verdict {
   std::size_t emitted = 0;
   std::map<std::string, std::size_t> decided_by_outcome;  // producer events by outcome
   std::size_t in_flight = 0;
+  std::size_t waiting = 0;  // undecided, parked as early (oss.early_events): not lost
   std::size_t orders = 0;
   std::size_t history_rows = 0;
   std::vector<Violation> violations;
@@ -147,7 +152,7 @@ Snapshot read_snapshot(const std::string& service_db_url, const std::vector<std:
 
 /// Human-readable report: counts, verdict, and up to `limit` violations.
 std::string format_text(const Verdict& verdict, std::size_t limit = 50);
-/// One JSON document: {"ok", "emitted", "decided", "in_flight", "orders", "history_rows",
+/// One JSON document: {"ok", "emitted", "decided", "in_flight", "waiting", "orders", "history_rows",
 /// "violations_by_kind", "violations": [{"kind","order_id","event_id","detail"}...] (up to limit)}.
 std::string format_json(const Verdict& verdict, std::size_t limit = 1000);
 
