@@ -27,6 +27,7 @@
 #include <iostream>
 #include <limits>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <system_error>
@@ -218,7 +219,8 @@ void run_to_completion(const std::vector<std::string>& args, const std::string& 
     throw std::runtime_error(args.at(0) + " " + args.at(1) + " failed (see " + log_path + ")");
 }
 
-int free_port() {
+namespace {
+int kernel_free_port() {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
@@ -233,6 +235,20 @@ int free_port() {
   const int port = ntohs(a.sin_port);
   close(fd);
   return port;
+}
+}  // namespace
+
+int free_port() {
+  // Released at once for a program to bind a moment later, so the kernel may hand the same port
+  // out again meanwhile: each port is handed out at most once per bench process (as in the
+  // tests' oss::testing::free_port()).
+  static std::mutex mu;
+  static std::set<int> handed_out;
+  const std::lock_guard lock(mu);
+  for (int attempt = 0;; ++attempt) {
+    const int port = kernel_free_port();
+    if (handed_out.insert(port).second || attempt >= 1000) return port;
+  }
 }
 
 std::optional<std::pair<int, std::string>> http_get(int port, const std::string& path) {

@@ -25,8 +25,8 @@ die() { printf '[demo] error: %s\n' "$1" >&2; exit "${2:-1}"; }
 
 usage() { sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+free_port() {  # never the same port twice in this run (scripts/lib/free-port.py)
+  python3 "$here/lib/free-port.py" "$dir/.ports"
 }
 port_is_free() {
   python3 -c 'import socket, sys
@@ -169,6 +169,7 @@ wait_ready() {
   die "$name not ready after 60 s ($url); see $logs/$name.log"
 }
 
+: >"$dir/.ports"  # the ports this run hands out (free_port)
 if [ -n "${OSS_DEMO_HTTP_PORT:-}" ]; then
   http_port="$OSS_DEMO_HTTP_PORT"
   port_is_free "$http_port" || die "OSS_DEMO_HTTP_PORT=$http_port is in use" 2

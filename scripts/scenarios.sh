@@ -60,8 +60,8 @@ jsonl="${out%.md}.jsonl"
 
 log() { printf '[scenarios %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+free_port() {  # never the same port twice in this run (scripts/lib/free-port.py)
+  python3 "$here/lib/free-port.py" "$work/.ports"
 }
 
 if [ "$own_servers" = 1 ]; then

@@ -28,24 +28,15 @@ PG_PASSWORD="${OSS_PG_PASSWORD:-oss-test-pw}"
 log() { printf '[servers] %s\n' "$*" >&2; }
 
 free_port() {
-  # Ask the kernel for a free port (port 0), then release it for the server to take.
-  python3 - <<'PY'
-import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()
-PY
+  # A free port not handed out before in this directory (scripts/lib/free-port.py: servers
+  # started back to back could otherwise be given the same one before either binds it).
+  python3 "$here/lib/free-port.py" "$dir/.ports"
 }
 
 free_port_below() {
-  # Erlang's distribution port must be < 65536 and should not collide; any free port works.
-  local p
-  for _ in $(seq 1 50); do
-    p=$((20000 + RANDOM % 40000))
-    if ! ss -ltnH "sport = :$p" | grep -q .; then echo "$p"; return 0; fi
-  done
-  return 1
+  # Erlang's distribution port must be < 65536, and the CLI tools take theirs from
+  # DIST_PORT+10000, so stay below 55536.
+  python3 "$here/lib/free-port.py" "$dir/.ports" 20000 50000
 }
 
 as_postgres() {
@@ -323,11 +314,7 @@ start_cluster_once() {
   local n p d urls=""
   for n in 1 2 3; do
     p=$(free_port)
-    # The CLI tools take distribution ports from DIST_PORT+10000, so stay below 55536.
-    for _ in $(seq 1 50); do
-      d=$((20000 + RANDOM % 30000))
-      ss -ltnH "sport = :$d" | grep -q . || break
-    done
+    d=$(free_port_below)
     printf -v "AMQP_PORT_$n" '%s' "$p"
     printf -v "RABBIT_DIST_PORT_$n" '%s' "$d"
     printf -v "RABBIT_NODE_$n" '%s' "ossc$n-$p@localhost"

@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""Prints a free TCP port on 127.0.0.1 that this ledger has not handed out before.
+
+    free-port.py LEDGER [LOW HIGH]
+
+A port found free is released at once for the server to bind a moment later, so until then the
+kernel may hand the same port out again: two servers started back to back could be given one
+port (a CI run had a service and a relay on one port). The ledger (a file of ports, one per line;
+created if missing) remembers what this script run handed out, and those are skipped.
+Without LOW HIGH the kernel picks (port 0); with them a random port in [LOW, HIGH) is tried
+(Erlang's distribution port must stay below 55536 for its CLI tools).
+"""
+import random
+import socket
+import sys
+
+
+def bindable(port: int) -> bool:
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def main() -> int:
+    if len(sys.argv) not in (2, 4):
+        print(__doc__.strip(), file=sys.stderr)
+        return 2
+    ledger = sys.argv[1]
+    try:
+        with open(ledger) as f:
+            used = {int(x) for x in f.read().split()}
+    except FileNotFoundError:
+        used = set()
+    for _ in range(1000):
+        if len(sys.argv) == 4:
+            port = random.randrange(int(sys.argv[2]), int(sys.argv[3]))
+            if port in used or not bindable(port):
+                continue
+        else:
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+            s.close()
+            if port in used:
+                continue
+        with open(ledger, "a") as f:
+            f.write(f"{port}\n")
+        print(port)
+        return 0
+    print("free-port.py: no free port found", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
