@@ -22,7 +22,10 @@
 #
 # End-to-end tests need the servers of scripts/servers.sh in the environment (OSS_TEST_*);
 # without them only the unit tests run. Environment: ASAN_BUILD_DIR (build-asan),
-# TSAN_BUILD_DIR (build-tsan), OSS_ASAN_E2E_FILTER / OSS_TSAN_E2E_FILTER (ctest -R regexes).
+# TSAN_BUILD_DIR (build-tsan), OSS_ASAN_E2E_FILTER / OSS_TSAN_E2E_FILTER (ctest -R regexes),
+# OSS_E2E_TEST_TREE (a plain build tree whose end-to-end test binaries are up to date, as
+# scripts/test.sh leaves it): the CI form then runs those binaries against the sanitized
+# programs (OSS_TEST_BIN_DIR) instead of compiling the test code a second and third time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -52,6 +55,22 @@ command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 servers=0
 [ -n "${OSS_TEST_PG_URL_BASE:-}" ] && servers=1
 [ "$servers" = 1 ] || log "no test servers in the environment (OSS_TEST_PG_URL_BASE): unit tests only"
+# The plain tree's e2e test binaries, when given and built (see OSS_E2E_TEST_TREE above).
+e2e_tree=""
+if [ -n "${OSS_E2E_TEST_TREE:-}" ] && [ -x "$OSS_E2E_TEST_TREE/tests/api_e2e_test" ] &&
+   [ -x "$OSS_E2E_TEST_TREE/tests/consumer_e2e_test" ]; then
+  e2e_tree="$(cd "$OSS_E2E_TEST_TREE" && pwd)"
+fi
+run_e2e() {  # run_e2e SANITIZED_TREE TIMEOUT FILTER [PREFIX...]: the e2e tests against its programs
+  local tree="$1" timeout="$2" filter="$3"; shift 3
+  if [ -n "$e2e_tree" ]; then
+    local programs; programs="$(cd "$tree" && pwd)/bin"
+    (cd "$e2e_tree" && OSS_TEST_BIN_DIR="$programs" "$@" ctest --output-on-failure --timeout "$timeout" \
+      -L integration -R "$filter")
+  else
+    (cd "$tree" && "$@" ctest --output-on-failure --timeout "$timeout" -L integration -R "$filter")
+  fi
+}
 
 configure() {  # configure DIR SANITIZERS
   cmake -S . -B "$1" -G Ninja -DOSS_BUILD_TESTS=ON -DOSS_BUILD_BENCH="$([ "$full" = 1 ] && echo ON || echo OFF)" \
@@ -69,7 +88,10 @@ if [ "$asan" = 1 ]; then
     cmake --build "$build" -j "$(nproc)"
   else
     targets=("${unit_targets[@]}")
-    [ "$servers" = 1 ] && targets+=(order-status-service outbox-relay api_e2e_test consumer_e2e_test)
+    if [ "$servers" = 1 ]; then
+      targets+=(order-status-service outbox-relay)
+      [ -n "$e2e_tree" ] || targets+=(api_e2e_test consumer_e2e_test)
+    fi
     log "ASan+UBSan: building ${targets[*]} in $build"
     cmake --build "$build" -j "$(nproc)" --target "${targets[@]}"
   fi
@@ -84,8 +106,8 @@ if [ "$asan" = 1 ] && [ "$build_only" = 0 ]; then
       (cd "$build" && ctest --output-on-failure --timeout 1200 -L integration)
     else
       filter="${OSS_ASAN_E2E_FILTER:-^(Api\..*|Consumer\.(PoisonMessages.*|ThreeInstancesOneKilled.*|DeadLetterReplay.*))$}"
-      log "ASan+UBSan end-to-end: $filter"
-      (cd "$build" && ctest --output-on-failure --timeout 600 -L integration -R "$filter")
+      log "ASan+UBSan end-to-end: $filter${e2e_tree:+ (test binaries of $e2e_tree, programs of $build)}"
+      run_e2e "$build" 600 "$filter"
     fi
     timing "ASan+UBSan end-to-end tests"
   fi
@@ -95,7 +117,10 @@ if [ "$tsan" = 1 ]; then
   build="${TSAN_BUILD_DIR:-build-tsan}"
   configure "$build" thread
   targets=(core_test metrics_test http_test)
-  [ "$servers" = 1 ] && targets+=(order-status-service outbox-relay consumer_e2e_test)
+  if [ "$servers" = 1 ]; then
+    targets+=(order-status-service outbox-relay)
+    [ -n "$e2e_tree" ] || targets+=(consumer_e2e_test)
+  fi
   log "TSan: building ${targets[*]} in $build"
   cmake --build "$build" -j "$(nproc)" --target "${targets[@]}"
   timing "TSan build"
@@ -113,8 +138,8 @@ if [ "$tsan" = 1 ] && [ "$build_only" = 0 ]; then
     filter='^Consumer\.ThreeInstancesOneKilledEveryOrderCorrectNothingTwice$'
     [ "$full" = 1 ] && filter='^Consumer\.(TenThousandEventsTwiceShuffledAreEachAppliedOnce|ThreeInstancesOneKilledEveryOrderCorrectNothingTwice)$'
     filter="${OSS_TSAN_E2E_FILTER:-$filter}"
-    log "TSan end-to-end: $filter"
-    (cd "$build" && "${run[@]}" ctest --output-on-failure --timeout 900 -L integration -R "$filter")
+    log "TSan end-to-end: $filter${e2e_tree:+ (test binaries of $e2e_tree, programs of $build)}"
+    run_e2e "$build" 900 "$filter" "${run[@]}"
     timing "TSan end-to-end tests"
   fi
 fi

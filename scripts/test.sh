@@ -48,7 +48,8 @@ timing "integration and end-to-end tests"
 cd "$root"
 if [ "${OSS_SANITIZERS:-1}" != 0 ]; then
   log "sanitizers (scripts/sanitizers.sh): ASan+UBSan and TSan builds, tests under them"
-  scripts/sanitizers.sh
+  # The plain tree's e2e test binaries run against the sanitized programs (no second compile).
+  OSS_E2E_TEST_TREE="$build" scripts/sanitizers.sh
   timing "sanitizers"
 fi
 log "dashboard in headless Chromium (tests/browser)"

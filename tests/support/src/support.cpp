@@ -78,7 +78,14 @@ void sql_exec(const std::string& url, const std::string& sql) {
   tx.commit();
 }
 
-std::string bin(const std::string& program) { return std::string(OSS_BIN_DIR) + "/" + program; }
+std::string bin(const std::string& program) {
+  // OSS_TEST_BIN_DIR runs these tests against the programs of another build tree:
+  // scripts/sanitizers.sh runs the plain end-to-end test binaries against the sanitized programs
+  // (the test code itself needs no second, instrumented compile).
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): tests change the environment only before any thread
+  const char* dir = std::getenv("OSS_TEST_BIN_DIR");
+  return std::string(dir != nullptr && *dir != '\0' ? dir : OSS_BIN_DIR) + "/" + program;
+}
 
 std::uint16_t free_port() {
   // The kernel's free port is only free until someone binds it, and the programs a test starts

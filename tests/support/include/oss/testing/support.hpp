@@ -26,7 +26,7 @@ std::string fresh_database(const std::string& prefix);
 std::string sql_scalar(const std::string& url, const std::string& sql);
 void sql_exec(const std::string& url, const std::string& sql);
 
-std::string bin(const std::string& program);  // build/bin/<program>
+std::string bin(const std::string& program);  // build/bin/<program>, or $OSS_TEST_BIN_DIR/<program>
 std::uint16_t free_port();
 
 /// A child process with its output in a log file; killed (SIGKILL) if still running at the end,
