@@ -75,9 +75,12 @@ source "$servers_dir/env"
 pg_base="$OSS_TEST_PG_URL_BASE"
 amqp="$OSS_TEST_AMQP_URL"
 
-# --- processes this script starts (pid files under $work/pids) -----------------------------------
-mkdir -p "$work/pids"
-pid_of() { cat "$work/pids/$1" 2>/dev/null || true; }
+# --- processes this script starts (pid files under $work/pids/<scenario>) ------------------------
+# Each scenario keeps its own pid directory ($pids), so scenarios running side by side (see
+# OSS_SCENARIO_JOBS below) never signal each other's relay-crm or service1.
+pids="$work/pids/main"
+mkdir -p "$pids"
+pid_of() { cat "$pids/$1" 2>/dev/null || true; }
 alive() { local p; p=$(pid_of "$1"); [ -n "$p" ] && kill -0 "$p" 2>/dev/null; }
 signal() {  # signal NAME SIG
   local p; p=$(pid_of "$1")
@@ -90,24 +93,24 @@ stop_proc() {  # SIGTERM, then SIGKILL after 20 s
   kill -TERM "$p" 2>/dev/null || true
   for i in $(seq 1 200); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
   if kill -0 "$p" 2>/dev/null; then log "$1 did not stop on SIGTERM; SIGKILL"; kill -KILL "$p" 2>/dev/null || true; fi
-  rm -f "$work/pids/$1"
+  rm -f "$pids/$1"
 }
 start_relay() {  # start_relay NAME DB_URL
   local port; port=$(free_port)
   "$build/bin/outbox-relay" run --db "$2" --amqp "$amqp" --exchange "$exchange" \
     --metrics "127.0.0.1:$port" >>"$sdir/$1.log" 2>&1 &
-  echo $! >"$work/pids/$1"
-  echo "$port" >"$work/pids/$1.port"
+  echo $! >"$pids/$1"
+  echo "$port" >"$pids/$1.port"
 }
 start_service() {  # start_service NAME
   local port; port=$(free_port)
   "$build/bin/order-status-service" run --db "$oss_db" --amqp "$amqp" --http "127.0.0.1:$port" \
     --exchange "$exchange" --queue "$queue" --dlq "$dlq" --notifications-exchange "$notif" >>"$sdir/$1.log" 2>&1 &
-  echo $! >"$work/pids/$1"
-  echo "$port" >"$work/pids/$1.port"
+  echo $! >"$pids/$1"
+  echo "$port" >"$pids/$1.port"
 }
 wait_ready() {  # wait_ready NAME: /readyz 200 within 60 s
-  local port i; port=$(cat "$work/pids/$1.port")
+  local port i; port=$(cat "$pids/$1.port")
   for i in $(seq 1 600); do
     if curl -fsS -o /dev/null "http://127.0.0.1:$port/readyz" 2>/dev/null; then return 0; fi
     alive "$1" || { log "$1 exited during start; see $sdir/$1.log"; return 1; }
@@ -116,17 +119,17 @@ wait_ready() {  # wait_ready NAME: /readyz 200 within 60 s
   log "$1 not ready after 60 s"; return 1
 }
 service_metric() {  # service_metric NAME SAMPLE: its value in the instance's /metrics (0 if absent)
-  local port; port=$(cat "$work/pids/$1.port")
+  local port; port=$(cat "$pids/$1.port")
   curl -fsS "http://127.0.0.1:$port/metrics" 2>/dev/null | awk -v k="$2" '$1 == k {print $2; f = 1} END {if (!f) print 0}'
 }
 psql_base() { psql -X -q -v ON_ERROR_STOP=1 "$pg_base/${1}" -c "$2" >/dev/null; }
 
 cleanup() {
   local f
-  for f in "$work"/pids/*; do
+  for f in "$work"/pids/*/*; do
     [ -e "$f" ] || continue
     case "$f" in *.port) continue ;; esac
-    stop_proc "$(basename "$f")"
+    pids="$(dirname "$f")" stop_proc "$(basename "$f")"
   done
   if [ "$own_servers" = 1 ]; then "$root/scripts/servers.sh" stop "$servers_dir" >/dev/null 2>&1 || true; fi
 }
@@ -152,14 +155,13 @@ else
 fi
 
 # --- one scenario -------------------------------------------------------------------------------
-failures=0
 run_scenario() {  # run_scenario NAME DESCRIPTION FAULT_FN PHASES... [-- extra oss-load args]
   local name="$1" desc="$2" fault="$3"; shift 3
-  if [ -n "$only" ] && [[ ",$only," != *",$name,"* ]]; then return 0; fi
   local phases=() extra=()
   while [ $# -gt 0 ] && [ "$1" != "--" ]; do phases+=(--phase "$1"); shift; done
   [ "${1:-}" = "--" ] && { shift; extra=("$@"); }
   sdir="$work/$name"; mkdir -p "$sdir"
+  pids="$work/pids/$name"; mkdir -p "$pids"
   local id; id="$(echo "$name" | tr -- - _)_$$_$RANDOM"
   crm_db="$pg_base/sc_crm_$id" mes_db="$pg_base/sc_mes_$id" oss_db="$pg_base/sc_oss_$id"
   exchange="orders.events.sc.$id" queue="order-status-service.events.sc.$id"
@@ -232,8 +234,8 @@ run_scenario() {  # run_scenario NAME DESCRIPTION FAULT_FN PHASES... [-- extra o
     } >"$sdir/broker-state.txt"
     local inst
     for inst in service1 service2; do
-      [ -f "$work/pids/$inst.port" ] || continue
-      curl -fsS "http://127.0.0.1:$(cat "$work/pids/$inst.port")/metrics" >"$sdir/$inst.metrics" 2>&1 || true
+      [ -f "$pids/$inst.port" ] || continue
+      curl -fsS "http://127.0.0.1:$(cat "$pids/$inst.port")/metrics" >"$sdir/$inst.metrics" 2>&1 || true
     done
   fi
   stop_proc relay-crm; stop_proc relay-mes; stop_proc service1; stop_proc service2
@@ -273,12 +275,12 @@ with open(path.rsplit("/", 1)[0] + "/summary.json", "w") as f:
     json.dump(d, f)
 PY
 )
-  echo "$summary" >>"$work/rows.md"
-  cat "$sdir/summary.json" >>"$jsonl"; echo >>"$jsonl"
+  # Collected in scenario order at the end (scenarios may finish in any order).
+  echo "$summary" >"$sdir/row.md"
   if [ "$load_rc" != 0 ] || [ "$verify_rc" != 0 ]; then
-    failures=$((failures + 1))
     log "$name: FAILED (oss-load exit $load_rc, oss-verify exit $verify_rc); logs in $sdir"
     sed -n '1,40p' "$sdir/verify.json" >&2 || true
+    return 1
   else
     log "$name: $verdict"
     if [ "$keep" = 0 ]; then
@@ -349,27 +351,66 @@ kill_pg() {
   sleep "$FAULT_FOR"; echo "start-pg"; servers start-pg
 }
 
-log "$form form; build $build; servers $servers_dir; logs in $work"
+# Scenarios that leave the shared servers alone run side by side, OSS_SCENARIO_JOBS at a time
+# (short form: 4; full form: 1, so its rates and latencies are not shared with a neighbour).
+# The short form's load is 40 events/s, so its scenarios mostly wait (start, drain, checker);
+# run one after another they took 150 s of CI. kill-rabbit and kill-pg stop the servers every
+# scenario uses, so they run last and alone.
+if [ "$form" = full ]; then jobs_max=${OSS_SCENARIO_JOBS:-1}; else jobs_max=${OSS_SCENARIO_JOBS:-4}; fi
+[[ "$jobs_max" =~ ^[1-9][0-9]*$ ]] || { echo "scenarios.sh: OSS_SCENARIO_JOBS must be a positive integer" >&2; exit 2; }
+failures=0 order=() running=()
+reap() {  # reap N: wait until at most N scenarios still run, counting the failed ones
+  # (Polled: bash's `wait -n` misses a job that ended before it was called; `wait PID` does not.)
+  local p rest
+  while :; do
+    rest=()
+    for p in "${running[@]}"; do
+      if kill -0 "$p" 2>/dev/null; then rest+=("$p"); else wait "$p" || failures=$((failures + 1)); fi
+    done
+    running=("${rest[@]}")
+    [ "${#running[@]}" -gt "$1" ] || return 0
+    sleep 0.2
+  done
+}
+scenario() {  # scenario side-by-side|alone NAME ...: run_scenario in a subshell of its own
+  local how="$1"; shift
+  if [ -n "$only" ] && [[ ",$only," != *",$1,"* ]]; then return 0; fi
+  order+=("$1")
+  if [ "$how" = alone ]; then reap 0; else reap $((jobs_max - 1)); fi
+  ( run_scenario "$@" ) &
+  running+=($!)
+  [ "$how" = alone ] && reap 0
+  return 0
+}
+
+log "$form form; build $build; servers $servers_dir; logs in $work; up to $jobs_max scenarios side by side"
 start_all=$(date +%s)
-run_scenario steady "steady ${R}/s" no_fault $STEADY
-run_scenario spike "spike ×4 (${R}→$((R * 4))→${R}/s)" no_fault $SPIKE
-run_scenario burst "burst: $BURST_N order creations at once (import) over ${R}/s" no_fault "$R:${D}s" -- --burst "$BURST_N@${BURST_AT}s"
-run_scenario slow-consumer "service stalled (SIGSTOP) ${STALL} s under ${R}/s" stall_service "$R:$((STALL_AT + STALL + D / 2))s"
-run_scenario retry-storm "producers re-send everything (published_at reset) at ${STORM_AT} s" retry_storm "$R:$((STORM_AT + D / 2))s"
-run_scenario backlog "service down ${DOWN} s under ${R}/s, then back" backlog "$R:$((DOWN_AT + DOWN + D / 2))s"
-run_scenario kill-relay "SIGKILL of the CRM relay, restarted ${FAULT_FOR} s later" kill_relay "$R:$((FAULT_AT + FAULT_FOR + D / 2))s"
-run_scenario kill-service "SIGKILL of one of two service instances, restarted ${FAULT_FOR} s later" kill_service "$R:$((FAULT_AT + FAULT_FOR + D / 2))s"
-run_scenario kill-rabbit "SIGKILL of RabbitMQ, restarted ${FAULT_FOR} s later" kill_rabbit "$R:$((FAULT_AT + FAULT_FOR + D / 2))s"
-run_scenario kill-pg "SIGKILL of PostgreSQL (producers' and service's), restarted ${FAULT_FOR} s later" kill_pg "$R:$((FAULT_AT + FAULT_FOR + D / 2))s"
+scenario side-by-side steady "steady ${R}/s" no_fault $STEADY
+scenario side-by-side spike "spike ×4 (${R}→$((R * 4))→${R}/s)" no_fault $SPIKE
+scenario side-by-side burst "burst: $BURST_N order creations at once (import) over ${R}/s" no_fault "$R:${D}s" -- --burst "$BURST_N@${BURST_AT}s"
+scenario side-by-side slow-consumer "service stalled (SIGSTOP) ${STALL} s under ${R}/s" stall_service "$R:$((STALL_AT + STALL + D / 2))s"
+scenario side-by-side retry-storm "producers re-send everything (published_at reset) at ${STORM_AT} s" retry_storm "$R:$((STORM_AT + D / 2))s"
+scenario side-by-side backlog "service down ${DOWN} s under ${R}/s, then back" backlog "$R:$((DOWN_AT + DOWN + D / 2))s"
+scenario side-by-side kill-relay "SIGKILL of the CRM relay, restarted ${FAULT_FOR} s later" kill_relay "$R:$((FAULT_AT + FAULT_FOR + D / 2))s"
+scenario side-by-side kill-service "SIGKILL of one of two service instances, restarted ${FAULT_FOR} s later" kill_service "$R:$((FAULT_AT + FAULT_FOR + D / 2))s"
+scenario alone kill-rabbit "SIGKILL of RabbitMQ, restarted ${FAULT_FOR} s later" kill_rabbit "$R:$((FAULT_AT + FAULT_FOR + D / 2))s"
+scenario alone kill-pg "SIGKILL of PostgreSQL (producers' and service's), restarted ${FAULT_FOR} s later" kill_pg "$R:$((FAULT_AT + FAULT_FOR + D / 2))s"
+reap 0
 elapsed=$(( $(date +%s) - start_all ))
 
 {
-  echo "Reliability scenarios, $form form, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, ${elapsed} s in all."
+  echo "Reliability scenarios, $form form, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, ${elapsed} s in all (up to $jobs_max side by side)."
   echo
   echo "| scenario | what happens | events | producer rate (achieved of target) | decided/s (load start to drained) | e2e p50 | e2e p99 | drain after load | invariant checker |"
   echo "|---|---|---:|---:|---:|---:|---:|---:|---|"
-  cat "$work/rows.md" 2>/dev/null || true
+  for name in "${order[@]}"; do
+    if [ -f "$work/$name/row.md" ]; then cat "$work/$name/row.md"
+    else echo "| $name | | | | | | | | FAIL: did not get as far as the checker (see $work/$name) |"; fi
+  done
 } >"$out"
+for name in "${order[@]}"; do
+  [ -f "$work/$name/summary.json" ] && { cat "$work/$name/summary.json"; echo; }
+done >>"$jsonl"
 cat "$out"
 log "results: $out ($jsonl); $failures scenario(s) failed; ${elapsed} s"
 [ "$failures" = 0 ]

@@ -8,8 +8,10 @@ kernel may hand the same port out again: two servers started back to back could 
 port (a CI run had a service and a relay on one port). The ledger (a file of ports, one per line;
 created if missing) remembers what this script run handed out, and those are skipped.
 Without LOW HIGH the kernel picks (port 0); with them a random port in [LOW, HIGH) is tried
-(Erlang's distribution port must stay below 55536 for its CLI tools).
+(Erlang's distribution port must stay below 55536 for its CLI tools). Callers running side by
+side (the scenarios do) share one ledger safely: it is read and extended under an exclusive lock.
 """
+import fcntl
 import random
 import socket
 import sys
@@ -31,11 +33,21 @@ def main() -> int:
         print(__doc__.strip(), file=sys.stderr)
         return 2
     ledger = sys.argv[1]
-    try:
-        with open(ledger) as f:
-            used = {int(x) for x in f.read().split()}
-    except FileNotFoundError:
-        used = set()
+    with open(ledger, "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)  # released when the file closes, after the append below
+        f.seek(0)
+        used = {int(x) for x in f.read().split()}
+        port = pick(used)
+        if port is not None:
+            f.write(f"{port}\n")
+    if port is None:
+        print("free-port.py: no free port found", file=sys.stderr)
+        return 1
+    print(port)
+    return 0
+
+
+def pick(used: set) -> "int | None":
     for _ in range(1000):
         if len(sys.argv) == 4:
             port = random.randrange(int(sys.argv[2]), int(sys.argv[3]))
@@ -48,12 +60,8 @@ def main() -> int:
             s.close()
             if port in used:
                 continue
-        with open(ledger, "a") as f:
-            f.write(f"{port}\n")
-        print(port)
-        return 0
-    print("free-port.py: no free port found", file=sys.stderr)
-    return 1
+        return port
+    return None
 
 
 if __name__ == "__main__":
