@@ -38,6 +38,9 @@ class PgOutboxStore final : public OutboxStore {
   std::vector<int> rebalance() override;
   std::vector<int> owned() const override { return {owned_.begin(), owned_.end()}; }
   std::vector<OutboxRow> fetch(std::size_t limit, std::int64_t after_position = 0) override;
+  /// The statement fetch() runs ($1 partitions, $2 limit, $3 after_position); `bounded` is
+  /// after_position > 0, which adds the per-row predecessor check. Public for the plan test.
+  static std::string fetch_sql(bool bounded);
   void mark_published(const std::vector<std::int64_t>& positions) override;
   bool vacuum() override;
   std::size_t record_failures(const std::vector<RowFailure>& failures, int max_attempts,

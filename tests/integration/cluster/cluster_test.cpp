@@ -200,7 +200,7 @@ TEST_F(RabbitCluster, NodeKilledUnderLoadAndBroughtBackNothingLostNothingTwice) 
   const int leader = node_of(before.value("leader", ""));
 
   // Steady load: 2,000 orders × 5 steps = 10,000 events in transactions of 100, paced over
-  // ~40 s; step k of every order before step k+1 of any (so few events arrive early).
+  // ~25 s; step k of every order before step k+1 of any (so few events arrive early).
   constexpr int kOrders = 2000, kSteps = 5, kEvents = kOrders * kSteps, kChunk = 100;
   const std::pair<const char*, const char*> steps[kSteps] = {{"crm", "SUBMITTED"},
                                                              {"mes", "PRICE_CALCULATED"},
@@ -226,7 +226,7 @@ TEST_F(RabbitCluster, NodeKilledUnderLoadAndBroughtBackNothingLostNothingTwice) 
           tx.exec(sql);
           tx.commit();
           emitted += kChunk;
-          std::this_thread::sleep_for(400ms);
+          std::this_thread::sleep_for(250ms);
         }
       }
     } catch (const std::exception& e) {
