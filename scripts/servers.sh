@@ -35,8 +35,9 @@ free_port() {
 
 free_port_below() {
   # Erlang's distribution port must be < 65536, and the CLI tools take theirs from
-  # DIST_PORT+10000, so stay below 55536.
-  python3 "$here/lib/free-port.py" "$dir/.ports" 20000 50000
+  # DIST_PORT+10000, so stay below 55536; both below the kernel's ephemeral range (from 32768),
+  # where the test programs take their ports (scripts/lib/free-port.py).
+  python3 "$here/lib/free-port.py" "$dir/.ports" 20000 22700
 }
 
 as_postgres() {

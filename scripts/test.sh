@@ -39,11 +39,13 @@ if [ "$#" -gt 0 ]; then
   ctest --output-on-failure --timeout 900 "$@"
   exit $?
 fi
-log "unit tests"
-ctest --output-on-failure --timeout 300 -j "$(nproc)" -L unit
+log "unit tests (each test binary whole; scripts/test.sh -L unit runs one process per test)"
+"$root/scripts/lib/run-test-binaries.py" . unit --jobs "$(nproc)" --timeout 300
 timing "unit tests"
+# Two lanes: the tests on the shared servers one at a time, and beside them the tests that start
+# servers of their own (the 3-node cluster, the reliability scenarios): tests/CMakeLists.txt.
 log "integration and end-to-end tests (real servers; logs of started programs in $OSS_TEST_LOG_DIR)"
-ctest --output-on-failure --timeout 900 -L integration
+ctest --output-on-failure --timeout 900 -j 2 -L integration
 timing "integration and end-to-end tests"
 cd "$root"
 if [ "${OSS_SANITIZERS:-1}" != 0 ]; then

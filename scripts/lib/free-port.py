@@ -7,8 +7,12 @@ A port found free is released at once for the server to bind a moment later, so 
 kernel may hand the same port out again: two servers started back to back could be given one
 port (a CI run had a service and a relay on one port). The ledger (a file of ports, one per line;
 created if missing) remembers what this script run handed out, and those are skipped.
-Without LOW HIGH the kernel picks (port 0); with them a random port in [LOW, HIGH) is tried
-(Erlang's distribution port must stay below 55536 for its CLI tools). Callers running side by
+Without LOW HIGH a random port between 10000 and the start of the kernel's ephemeral range
+(/proc/sys/net/ipv4/ip_local_port_range, usually 32768) is tried: the test programs take their
+ports from the kernel (port 0, which hands out ephemeral ones), so servers and services these
+scripts start beside a running test suite (the reliability scenarios and the cluster test run
+in a lane of their own, scripts/test.sh) never race it for a port. With LOW HIGH a random port
+in [LOW, HIGH) is tried (Erlang's distribution port must stay below 55536 for its CLI tools). Callers running side by
 side (the scenarios do) share one ledger safely: it is read and extended under an exclusive lock.
 """
 import fcntl
@@ -47,13 +51,25 @@ def main() -> int:
     return 0
 
 
+def ephemeral_low() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def pick(used: set) -> "int | None":
+    low, high = 10000, ephemeral_low()
+    if len(sys.argv) == 4:
+        low, high = int(sys.argv[2]), int(sys.argv[3])
+    below_ephemeral = len(sys.argv) == 4 or high - low >= 1000
     for _ in range(1000):
-        if len(sys.argv) == 4:
-            port = random.randrange(int(sys.argv[2]), int(sys.argv[3]))
+        if below_ephemeral:
+            port = random.randrange(low, high)
             if port in used or not bindable(port):
                 continue
-        else:
+        else:  # an unusual ephemeral range leaves no room below it: let the kernel pick
             s = socket.socket()
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
