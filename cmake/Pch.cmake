@@ -40,6 +40,12 @@ function(oss_enable_pch)
     add_library(oss_pch_test STATIC ${_holder_tu})
     target_link_libraries(oss_pch_test PRIVATE ${_oss_pch_test_libs})
     target_precompile_headers(oss_pch_test PRIVATE ${_oss_pch_common} <gtest/gtest.h> <gmock/gmock.h>)
+    # The tests' code may be built at another optimization level (cmake/TestCode.cmake), and a
+    # precompiled header only serves files built with the same one.
+    get_property(_test_opt GLOBAL PROPERTY OSS_TEST_CODE_OPT_APPLIED)
+    if(_test_opt)
+      target_compile_options(oss_pch_test PRIVATE ${_test_opt})
+    endif()
   endif()
 
   # GCC 12 loses the "system header" mark of the headers it restores from a precompiled header,

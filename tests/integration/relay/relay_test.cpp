@@ -322,10 +322,8 @@ TEST_F(Relays, BrokerSigkillAndRestartUnderAStreamParksNothing) {
   EXPECT_EQ(r->log().find("rows parked"), std::string::npos);
 }
 
-// --vacuum-after: once caught up after that many rows, the relay vacuums outbox.events on a
-// connection of its own while it goes on publishing.
-/// The operators that read `index` in an EXPLAIN (FORMAT JSON) plan node and its children,
-/// each as "<node path>:<index>" (e.g. "SubPlan 1:events_source_aggregate_id_sequence_key").
+/// Every index read by an EXPLAIN (FORMAT JSON) plan node and its children, each as
+/// "<subplan or path>:<index>" (e.g. "SubPlan 1:events_source_aggregate_id_sequence_key").
 void index_uses(const nlohmann::json& node, const std::string& path, std::vector<std::string>& out) {
   const std::string here = node.contains("Subplan Name") ? node["Subplan Name"].get<std::string>() : path;
   if (node.contains("Index Name")) out.push_back(here + ":" + node["Index Name"].get<std::string>());
@@ -377,6 +375,8 @@ TEST_F(Relays, BoundedFetchChecksPredecessorsByTheUniqueKeyEvenWithoutStatistics
   for (const auto& row : after) EXPECT_FALSE(row[12].as<bool>());
 }
 
+// --vacuum-after: once caught up after that many rows, the relay vacuums outbox.events on a
+// connection of its own while it goes on publishing.
 TEST_F(Relays, VacuumsTheHotTableOnceCaughtUpAndGoesOnPublishing) {
   Collector collector(amqp_, queue_, exchange_);
   const auto port = oss::testing::free_port();
