@@ -3,23 +3,22 @@
 # fails the process that has it (halt_on_error), so the test that started it fails too.
 #
 #   scripts/sanitizers.sh          the CI form, run by scripts/test.sh after the plain suite:
-#       ASan+UBSan (build-asan): every unit test (425, including the HTTP request fuzzer; each test binary run whole by
-#         scripts/lib/run-test-binaries.py), then
-#         the service and the relay built with ASan+UBSan under the end-to-end tests that stress
-#         them most: the whole operators' API suite (garbage, oversized and slow clients),
+#       ASan+UBSan (build-asan): every unit test (425, including the HTTP request fuzzer; each
+#         test binary run whole by scripts/lib/run-test-binaries.py; the full scripts/test.sh
+#         runs the unit tests only here), then the service and the relay built with ASan+UBSan
+#         under the end-to-end tests that stress them most: the whole operators' API suite (garbage, oversized and slow clients),
 #         poison messages, three consumer instances with one SIGKILLed, dead-letter replay;
 #       TSan (build-tsan): the unit tests of the code that many threads share: Synchronized<T>
 #         and the shutdown/backoff helpers (core), the metrics registry, the Beast server
 #         (acceptor, sessions, SSE fan-out, timers); then order-status-service (consumer
-#         workers, HTTP thread, SLA scanner, notification relay, DB pool) and outbox-relay built
-#         with TSan under the three-instances-one-SIGKILLed consumer end-to-end test.
+#         workers, HTTP thread, SLA scanner, notification relay, DB pool) built with TSan under
+#         the three-instances-one-SIGKILLed consumer end-to-end test, and outbox-relay (its loop,
+#         the vacuum thread beside it, the metrics server) under the relay's vacuum test.
 #   scripts/sanitizers.sh --full   the whole suite under ASan+UBSan (every unit, integration
 #       and end-to-end test, the reliability scenarios included: about 3x slower than plain),
 #       and under TSan one more consumer end-to-end test (10,000 events twice, shuffled).
 #   --asan-only | --tsan-only      one of the two.
-#   --build-only                   configure and build the trees, run nothing (scripts/test.sh
-#       runs this in the background at the lowest CPU priority while the plain tests run; the
-#       later run finds the trees up to date).
+#   --build-only                   configure and build the trees, run nothing.
 #
 # End-to-end tests need the servers of scripts/servers.sh in the environment (OSS_TEST_*);
 # without them only the unit tests run. Environment: ASAN_BUILD_DIR (build-asan),
@@ -59,7 +58,7 @@ servers=0
 # The plain tree's e2e test binaries, when given and built (see OSS_E2E_TEST_TREE above).
 e2e_tree=""
 if [ -n "${OSS_E2E_TEST_TREE:-}" ] && [ -x "$OSS_E2E_TEST_TREE/tests/api_e2e_test" ] &&
-   [ -x "$OSS_E2E_TEST_TREE/tests/consumer_e2e_test" ]; then
+   [ -x "$OSS_E2E_TEST_TREE/tests/consumer_e2e_test" ] && [ -x "$OSS_E2E_TEST_TREE/tests/relay_integration_test" ]; then
   e2e_tree="$(cd "$OSS_E2E_TEST_TREE" && pwd)"
 fi
 run_e2e() {  # run_e2e SANITIZED_TREE TIMEOUT FILTER [PREFIX...]: the e2e tests against its programs
@@ -122,7 +121,7 @@ if [ "$tsan" = 1 ]; then
   targets=(core_test metrics_test http_test)
   if [ "$servers" = 1 ]; then
     targets+=(order-status-service outbox-relay)
-    [ -n "$e2e_tree" ] || targets+=(consumer_e2e_test)
+    [ -n "$e2e_tree" ] || targets+=(consumer_e2e_test relay_integration_test)
   fi
   log "TSan: building ${targets[*]} in $build"
   cmake --build "$build" -j "$(nproc)" --target "${targets[@]}"
@@ -138,8 +137,9 @@ if [ "$tsan" = 1 ] && [ "$build_only" = 0 ]; then
   scripts/lib/run-test-binaries.py "$build" unit --jobs 1 --timeout 300 -- "${run[@]}"
   timing "TSan unit tests"
   if [ "$servers" = 1 ]; then
-    filter='^Consumer\.ThreeInstancesOneKilledEveryOrderCorrectNothingTwice$'
-    [ "$full" = 1 ] && filter='^Consumer\.(TenThousandEventsTwiceShuffledAreEachAppliedOnce|ThreeInstancesOneKilledEveryOrderCorrectNothingTwice)$'
+    # The relay's threads (the loop, the vacuum beside it, the metrics server): the vacuum test.
+    filter='^(Consumer\.ThreeInstancesOneKilledEveryOrderCorrectNothingTwice|Relays\.VacuumsTheHotTableOnceCaughtUpAndGoesOnPublishing)$'
+    [ "$full" = 1 ] && filter='^(Consumer\.(TenThousandEventsTwiceShuffledAreEachAppliedOnce|ThreeInstancesOneKilledEveryOrderCorrectNothingTwice)|Relays\.VacuumsTheHotTableOnceCaughtUpAndGoesOnPublishing)$'
     filter="${OSS_TSAN_E2E_FILTER:-$filter}"
     log "TSan end-to-end: $filter${e2e_tree:+ (test binaries of $e2e_tree, programs of $build)}"
     run_e2e "$build" 900 "$filter" "${run[@]}"
