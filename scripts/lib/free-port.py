@@ -12,8 +12,9 @@ Without LOW HIGH a random port between 10000 and the start of the kernel's ephem
 ports from the kernel (port 0, which hands out ephemeral ones), so servers and services these
 scripts start beside a running test suite (the reliability scenarios and the cluster test run
 in a lane of their own, scripts/test.sh) never race it for a port. With LOW HIGH a random port
-in [LOW, HIGH) is tried (Erlang's distribution port must stay below 55536 for its CLI tools). Callers running side by
-side (the scenarios do) share one ledger safely: it is read and extended under an exclusive lock.
+in [LOW, HIGH) is tried (Erlang's distribution port must stay below 55536 for its CLI tools).
+Callers running side by side (the scenarios do) share one ledger safely: it is read and
+extended under an exclusive lock.
 """
 import fcntl
 import random
@@ -37,11 +38,16 @@ def main() -> int:
         print(__doc__.strip(), file=sys.stderr)
         return 2
     ledger = sys.argv[1]
+    if len(sys.argv) == 4:
+        low, high, kernel_fallback = int(sys.argv[2]), int(sys.argv[3]), False
+    else:  # an unusual ephemeral range may leave no room below it: then the kernel picks
+        low, high = 10000, ephemeral_low()
+        kernel_fallback = high - low < 1000
     with open(ledger, "a+") as f:
         fcntl.flock(f, fcntl.LOCK_EX)  # released when the file closes, after the append below
         f.seek(0)
         used = {int(x) for x in f.read().split()}
-        port = pick(used)
+        port = pick(used, low, high, kernel_fallback)
         if port is not None:
             f.write(f"{port}\n")
     if port is None:
@@ -59,17 +65,13 @@ def ephemeral_low() -> int:
         return 32768
 
 
-def pick(used: set) -> "int | None":
-    low, high = 10000, ephemeral_low()
-    if len(sys.argv) == 4:
-        low, high = int(sys.argv[2]), int(sys.argv[3])
-    below_ephemeral = len(sys.argv) == 4 or high - low >= 1000
+def pick(used: set, low: int, high: int, kernel_fallback: bool) -> "int | None":
     for _ in range(1000):
-        if below_ephemeral:
+        if not kernel_fallback:
             port = random.randrange(low, high)
             if port in used or not bindable(port):
                 continue
-        else:  # an unusual ephemeral range leaves no room below it: let the kernel pick
+        else:
             s = socket.socket()
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]

@@ -351,18 +351,17 @@ TEST_F(Relays, BoundedFetchChecksPredecessorsByTheUniqueKeyEvenWithoutStatistics
   for (int p = 0; p < 64; ++p) partitions += (p ? "," : "") + std::to_string(p);
   partitions += "}";
   // Past the first 10,000 rows: the CANCELLED ones, whose predecessors (the SUBMITTED) are pending.
-  const auto plan = nlohmann::json::parse(
-      tx.exec("EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE bounded_fetch('" + partitions + "', 100, " +
-              tx.quote(count(db_, "SELECT min(position) FROM outbox.events") + 9999) + ")")[0][0]
-          .as<std::string>());
+  const std::string cancelled = "EXECUTE bounded_fetch('" + partitions + "', 100, " +
+                                tx.quote(count(db_, "SELECT min(position) FROM outbox.events") + 9999) + ")";
+  const auto plan =
+      nlohmann::json::parse(tx.exec("EXPLAIN (ANALYZE, FORMAT JSON) " + cancelled)[0][0].as<std::string>());
   std::vector<std::string> uses;
   index_uses(plan.at(0).at("Plan"), "main", uses);
   const auto uses_index = [&](const std::string& use) { return std::find(uses.begin(), uses.end(), use) != uses.end(); };
   EXPECT_TRUE(uses_index("SubPlan 1:events_source_aggregate_id_sequence_key")) << plan.dump(2);
   EXPECT_FALSE(uses_index("SubPlan 1:events_pending_idx")) << plan.dump(2);
   // The result is right too: all 100 rows are CANCELLED events whose SUBMITTED is pending.
-  const auto rows = tx.exec("EXECUTE bounded_fetch('" + partitions + "', 100, " +
-                            tx.quote(count(db_, "SELECT min(position) FROM outbox.events") + 9999) + ")");
+  const auto rows = tx.exec(cancelled);
   ASSERT_EQ(rows.size(), 100u);
   for (const auto& row : rows) {
     EXPECT_EQ(row[5].as<long>(), 2);
