@@ -23,9 +23,10 @@
 # End-to-end tests need the servers of scripts/servers.sh in the environment (OSS_TEST_*);
 # without them only the unit tests run. Environment: ASAN_BUILD_DIR (build-asan),
 # TSAN_BUILD_DIR (build-tsan), OSS_ASAN_E2E_FILTER / OSS_TSAN_E2E_FILTER (ctest -R regexes),
-# OSS_E2E_TEST_TREE (a plain build tree whose end-to-end test binaries are up to date, as
-# scripts/test.sh leaves it): the CI form then runs those binaries against the sanitized
-# programs (OSS_TEST_BIN_DIR) instead of compiling the test code a second and third time.
+# OSS_ASAN_E2E_JOBS (ASan end-to-end tests at a time; 2), OSS_E2E_TEST_TREE (a plain build
+# tree whose end-to-end test binaries are up to date, as scripts/test.sh leaves it): the CI form
+# then runs those binaries against the sanitized programs (OSS_TEST_BIN_DIR) instead of
+# compiling the test code a second and third time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -61,14 +62,18 @@ if [ -n "${OSS_E2E_TEST_TREE:-}" ] && [ -x "$OSS_E2E_TEST_TREE/tests/api_e2e_tes
    [ -x "$OSS_E2E_TEST_TREE/tests/consumer_e2e_test" ] && [ -x "$OSS_E2E_TEST_TREE/tests/relay_integration_test" ]; then
   e2e_tree="$(cd "$OSS_E2E_TEST_TREE" && pwd)"
 fi
-run_e2e() {  # run_e2e SANITIZED_TREE TIMEOUT FILTER [PREFIX...]: the e2e tests against its programs
-  local tree="$1" timeout="$2" filter="$3"; shift 3
+# run_e2e SANITIZED_TREE TIMEOUT JOBS FILTER [PREFIX...]: the e2e tests against its programs,
+# JOBS at a time. With more than one, ctest shares the test servers by tests/resources.json as
+# scripts/test.sh does (a test that stops or kills them runs alone).
+run_e2e() {
+  local tree="$1" timeout="$2" jobs="$3" filter="$4"; shift 4
+  local parallel=(-j "$jobs" --resource-spec-file "$root/tests/resources.json")
   if [ -n "$e2e_tree" ]; then
     local programs; programs="$(cd "$tree" && pwd)/bin"
     (cd "$e2e_tree" && OSS_TEST_BIN_DIR="$programs" "$@" ctest --output-on-failure --timeout "$timeout" \
-      -L integration -R "$filter")
+      "${parallel[@]}" -L integration -R "$filter")
   else
-    (cd "$tree" && "$@" ctest --output-on-failure --timeout "$timeout" -L integration -R "$filter")
+    (cd "$tree" && "$@" ctest --output-on-failure --timeout "$timeout" "${parallel[@]}" -L integration -R "$filter")
   fi
 }
 
@@ -109,7 +114,9 @@ if [ "$asan" = 1 ] && [ "$build_only" = 0 ]; then
     else
       filter="${OSS_ASAN_E2E_FILTER:-^(Api\..*|Consumer\.(PoisonMessages.*|ThreeInstancesOneKilled.*|DeadLetterReplay.*))$}"
       log "ASan+UBSan end-to-end: $filter${e2e_tree:+ (test binaries of $e2e_tree, programs of $build)}"
-      run_e2e "$build" 600 "$filter"
+      # Two at a time, as the plain suite runs them (ASan's programs are slower, not threaded
+      # differently; the tests' deadlines are sized for a loaded machine).
+      run_e2e "$build" 600 "${OSS_ASAN_E2E_JOBS:-2}" "$filter"
     fi
     timing "ASan+UBSan end-to-end tests"
   fi
@@ -142,7 +149,8 @@ if [ "$tsan" = 1 ] && [ "$build_only" = 0 ]; then
     [ "$full" = 1 ] && filter='^(Consumer\.(TenThousandEventsTwiceShuffledAreEachAppliedOnce|ThreeInstancesOneKilledEveryOrderCorrectNothingTwice)|Relays\.VacuumsTheHotTableOnceCaughtUpAndGoesOnPublishing)$'
     filter="${OSS_TSAN_E2E_FILTER:-$filter}"
     log "TSan end-to-end: $filter${e2e_tree:+ (test binaries of $e2e_tree, programs of $build)}"
-    run_e2e "$build" 900 "$filter" "${run[@]}"
+    # One at a time: TSan slows the programs 5-15x, and the two tests both lean on timing.
+    run_e2e "$build" 900 1 "$filter" "${run[@]}"
     timing "TSan end-to-end tests"
   fi
 fi
