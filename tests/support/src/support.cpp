@@ -42,6 +42,17 @@ std::string amqp_url() { return required_env("OSS_TEST_AMQP_URL"); }
 std::string servers_script() { return required_env("OSS_TEST_SERVERS_SCRIPT"); }
 
 bool servers(const std::string& action) {
+  // A test that stops or kills the shared servers must run alone on them: ctest gives it both
+  // of their slots when tests/CMakeLists.txt lists it as SERVER_FAULTS, and sets this variable
+  // for it. A test that is not listed would run beside others and break them at random.
+  const char* faults = std::getenv("OSS_TEST_SERVER_FAULTS");
+  if (faults == nullptr || std::string(faults) != "1") {
+    ADD_FAILURE() << "scripts/servers.sh " << action << " on the shared test servers: only a test listed as "
+                  << "SERVER_FAULTS in tests/CMakeLists.txt may stop, kill or restart them (ctest then runs it "
+                  << "alone on them and sets OSS_TEST_SERVER_FAULTS=1). Add it there, or set "
+                  << "OSS_TEST_SERVER_FAULTS=1 to run it by hand with nothing else on these servers.";
+    return false;
+  }
   // Its output goes to a log file of the Process; 5 minutes is far more than any action takes.
   Process script(servers_script(), {action, required_env("OSS_SERVERS_DIR")});
   const auto status = script.wait(std::chrono::minutes(5));
