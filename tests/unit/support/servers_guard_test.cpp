@@ -10,6 +10,8 @@
 #include <sstream>
 #include <string>
 #include <unistd.h>
+#include <utility>
+#include <vector>
 
 #include "oss/testing/support.hpp"
 
@@ -20,6 +22,8 @@ namespace fs = std::filesystem;
 class ServersGuard : public ::testing::Test {
  protected:
   void SetUp() override {
+    for (const char* name : {"OSS_TEST_SERVERS_SCRIPT", "OSS_SERVERS_DIR", "OSS_TEST_SERVER_FAULTS"})
+      if (const char* v = std::getenv(name)) saved_.emplace_back(name, v);
     dir_ = fs::temp_directory_path() / ("oss-servers-guard-" + std::to_string(::getpid()));
     fs::create_directories(dir_);
     script_ = dir_ / "servers.sh";
@@ -30,7 +34,9 @@ class ServersGuard : public ::testing::Test {
     ::setenv("OSS_SERVERS_DIR", dir_.c_str(), 1);
   }
   void TearDown() override {
-    ::unsetenv("OSS_TEST_SERVER_FAULTS");
+    // The environment as it was (a CI run has the real servers' there).
+    for (const char* name : {"OSS_TEST_SERVERS_SCRIPT", "OSS_SERVERS_DIR", "OSS_TEST_SERVER_FAULTS"}) ::unsetenv(name);
+    for (const auto& [name, value] : saved_) ::setenv(name.c_str(), value.c_str(), 1);
     fs::remove_all(dir_);
   }
   std::string mark() const {
@@ -41,6 +47,7 @@ class ServersGuard : public ::testing::Test {
   }
 
   fs::path dir_, script_, mark_;
+  std::vector<std::pair<std::string, std::string>> saved_;
 };
 
 TEST_F(ServersGuard, AFaultOutsideAServerFaultsTestFailsThatTestAndRunsNothing) {
