@@ -15,6 +15,11 @@
 # DIR defaults to .run/servers in the project. Everything lives under DIR; the servers listen
 # on 127.0.0.1 only. `source DIR/env` gives OSS_TEST_PG_URL_BASE, OSS_TEST_AMQP_URL, ...
 # Servers it did not start are never touched: stop only acts on the pid/node recorded in DIR.
+#
+# PostgreSQL settings at `start` (initdb time): OSS_PG_FSYNC and OSS_PG_SYNCHRONOUS_COMMIT (both
+# on by default); OSS_PG_STAT_STATEMENTS=on preloads pg_stat_statements and creates the view in
+# the postgres database, for profiling a benchmark (it costs a little on every statement, so it
+# is off by default).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -128,12 +133,20 @@ fsync = ${OSS_PG_FSYNC:-on}
 log_min_messages = warning
 log_line_prefix = '%m [%p] '
 EOF
+  if [ "${OSS_PG_STAT_STATEMENTS:-off}" = on ]; then
+    printf "shared_preload_libraries = 'pg_stat_statements'\npg_stat_statements.track = all\n" >>"$dir/pg/data/postgresql.conf"
+  fi
   log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
   pg_start "$PG_PORT"
   for db in oss crm mes; do
     as_postgres "$PGBIN/../bin/psql" -h "$dir/pg/sock" -p "$PG_PORT" -U postgres -qAt -c "CREATE DATABASE $db" postgres >/dev/null 2>&1 ||
       psql -h "$dir/pg/sock" -p "$PG_PORT" -U postgres -qAt -c "CREATE DATABASE $db" postgres >/dev/null
   done
+  if [ "${OSS_PG_STAT_STATEMENTS:-off}" = on ]; then
+    as_postgres "$PGBIN/../bin/psql" -h "$dir/pg/sock" -p "$PG_PORT" -U postgres -qAt \
+      -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" postgres >/dev/null
+    log "pg_stat_statements on (SELECT ... FROM pg_stat_statements in the postgres database)"
+  fi
 }
 
 load_env() {
