@@ -133,7 +133,8 @@ fsync = ${OSS_PG_FSYNC:-on}
 log_min_messages = warning
 log_line_prefix = '%m [%p] '
 EOF
-  if [ "${OSS_PG_STAT_STATEMENTS:-off}" = on ]; then
+  local stat_statements="${OSS_PG_STAT_STATEMENTS:-off}"
+  if [ "$stat_statements" = on ]; then
     printf "shared_preload_libraries = 'pg_stat_statements'\npg_stat_statements.track = all\n" >>"$dir/pg/data/postgresql.conf"
   fi
   log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
@@ -142,7 +143,7 @@ EOF
     as_postgres "$PGBIN/../bin/psql" -h "$dir/pg/sock" -p "$PG_PORT" -U postgres -qAt -c "CREATE DATABASE $db" postgres >/dev/null 2>&1 ||
       psql -h "$dir/pg/sock" -p "$PG_PORT" -U postgres -qAt -c "CREATE DATABASE $db" postgres >/dev/null
   done
-  if [ "${OSS_PG_STAT_STATEMENTS:-off}" = on ]; then
+  if [ "$stat_statements" = on ]; then
     as_postgres "$PGBIN/../bin/psql" -h "$dir/pg/sock" -p "$PG_PORT" -U postgres -qAt \
       -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" postgres >/dev/null
     log "pg_stat_statements on (SELECT ... FROM pg_stat_statements in the postgres database)"

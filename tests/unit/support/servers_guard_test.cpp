@@ -19,10 +19,13 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// What the tests set, saved before and restored after (a CI run has the real servers' there).
+constexpr const char* kVariables[] = {"OSS_TEST_SERVERS_SCRIPT", "OSS_SERVERS_DIR", "OSS_TEST_SERVER_FAULTS"};
+
 class ServersGuard : public ::testing::Test {
  protected:
   void SetUp() override {
-    for (const char* name : {"OSS_TEST_SERVERS_SCRIPT", "OSS_SERVERS_DIR", "OSS_TEST_SERVER_FAULTS"})
+    for (const char* name : kVariables)
       if (const char* v = std::getenv(name)) saved_.emplace_back(name, v);
     dir_ = fs::temp_directory_path() / ("oss-servers-guard-" + std::to_string(::getpid()));
     fs::create_directories(dir_);
@@ -34,8 +37,7 @@ class ServersGuard : public ::testing::Test {
     ::setenv("OSS_SERVERS_DIR", dir_.c_str(), 1);
   }
   void TearDown() override {
-    // The environment as it was (a CI run has the real servers' there).
-    for (const char* name : {"OSS_TEST_SERVERS_SCRIPT", "OSS_SERVERS_DIR", "OSS_TEST_SERVER_FAULTS"}) ::unsetenv(name);
+    for (const char* name : kVariables) ::unsetenv(name);
     for (const auto& [name, value] : saved_) ::setenv(name.c_str(), value.c_str(), 1);
     fs::remove_all(dir_);
   }
