@@ -23,7 +23,7 @@
 # End-to-end tests need the servers of scripts/servers.sh in the environment (OSS_TEST_*);
 # without them only the unit tests run. Environment: ASAN_BUILD_DIR (build-asan),
 # TSAN_BUILD_DIR (build-tsan), OSS_ASAN_E2E_FILTER / OSS_TSAN_E2E_FILTER (ctest -R regexes),
-# OSS_ASAN_E2E_JOBS (ASan end-to-end tests at a time; 2), OSS_E2E_TEST_TREE (a plain build
+# OSS_ASAN_E2E_JOBS (ASan end-to-end tests at a time; 1), OSS_E2E_TEST_TREE (a plain build
 # tree whose end-to-end test binaries are up to date, as scripts/test.sh leaves it): the CI form
 # then runs those binaries against the sanitized programs (OSS_TEST_BIN_DIR) instead of
 # compiling the test code a second and third time.
@@ -114,9 +114,10 @@ if [ "$asan" = 1 ] && [ "$build_only" = 0 ]; then
     else
       filter="${OSS_ASAN_E2E_FILTER:-^(Api\..*|Consumer\.(PoisonMessages.*|ThreeInstancesOneKilled.*|DeadLetterReplay.*))$}"
       log "ASan+UBSan end-to-end: $filter${e2e_tree:+ (test binaries of $e2e_tree, programs of $build)}"
-      # Two at a time, as the plain suite runs them (ASan's programs are slower, not threaded
-      # differently; the tests' deadlines are sized for a loaded machine).
-      run_e2e "$build" 600 "${OSS_ASAN_E2E_JOBS:-2}" "$filter"
+      # One at a time by default. Two at a time (OSS_ASAN_E2E_JOBS=2) failed once in a fresh
+      # clone: Api.DeadLettersAreListedAndReplayed expects D-2's dead letter before D-3's, and
+      # with 4 consumer threads two orders' batches may commit in either order.
+      run_e2e "$build" 600 "${OSS_ASAN_E2E_JOBS:-1}" "$filter"
     fi
     timing "ASan+UBSan end-to-end tests"
   fi
