@@ -21,8 +21,10 @@ struct OutboxRow {
   core::TimePoint occurred_at{};
   int attempts = 0;
   bool due = true;            // false while a failed row waits for its next attempt
-  /// The aggregate's previous sequence is still unpublished (and not parked). A row fetched
-  /// beyond rows already in flight may only go out if that predecessor went out before it.
+  /// The aggregate's previous sequence is still unpublished (and not parked), and may have been
+  /// committed too late for the earlier fetches of this cycle to see it (only checked for rows
+  /// written since the cycle's first snapshot: PgOutboxStore::fetch_sql). A row fetched beyond
+  /// rows already in flight may only go out if that predecessor went out before it.
   bool predecessor_pending = false;
 };
 

@@ -39,7 +39,9 @@ class PgOutboxStore final : public OutboxStore {
   std::vector<int> owned() const override { return {owned_.begin(), owned_.end()}; }
   std::vector<OutboxRow> fetch(std::size_t limit, std::int64_t after_position = 0) override;
   /// The statement fetch() runs ($1 partitions, $2 limit, $3 after_position); `bounded` is
-  /// after_position > 0, which adds the per-row predecessor check. Public for the plan test.
+  /// after_position > 0, which adds the per-row predecessor check, for rows written since the
+  /// cycle's first snapshot ($4: its xmin modulo 2^32, which the unbounded fetch returns as
+  /// column 13; -1: check every row). Public for the integration tests.
   static std::string fetch_sql(bool bounded);
   void mark_published(const std::vector<std::int64_t>& positions) override;
   bool vacuum() override;
@@ -91,6 +93,8 @@ class PgOutboxStore final : public OutboxStore {
   std::vector<std::chrono::milliseconds> early_looks_{std::chrono::milliseconds(5), std::chrono::milliseconds(15),
                                                       std::chrono::milliseconds(30)};
   std::size_t next_look_ = std::numeric_limits<std::size_t>::max();
+  /// The xmin (mod 2^32) of the snapshot of this cycle's first (unbounded) fetch; -1: unknown.
+  std::int64_t cycle_xmin_ = -1;
   bool archive_ = false;
   bool in_place_rows_ = true;  // rows marked published in outbox.events may exist
   std::chrono::seconds archive_width_{3600};

@@ -346,13 +346,14 @@ TEST_F(Relays, BoundedFetchChecksPredecessorsByTheUniqueKeyEvenWithoutStatistics
       << "the table must be without statistics for this test to mean anything";
   pqxx::connection c(db_);
   pqxx::nontransaction tx(c);
-  tx.exec("PREPARE bounded_fetch(smallint[], bigint, bigint) AS " + oss::relay::PgOutboxStore::fetch_sql(true));
+  // $4 = -1: every row is checked (as if all were written after the cycle's first snapshot).
+  tx.exec("PREPARE bounded_fetch(smallint[], bigint, bigint, bigint) AS " + oss::relay::PgOutboxStore::fetch_sql(true));
   std::string partitions = "{";
   for (int p = 0; p < 64; ++p) partitions += (p ? "," : "") + std::to_string(p);
   partitions += "}";
   // Past the first 10,000 rows: the CANCELLED ones, whose predecessors (the SUBMITTED) are pending.
   const std::string cancelled = "EXECUTE bounded_fetch('" + partitions + "', 100, " +
-                                tx.quote(count(db_, "SELECT min(position) FROM outbox.events") + 9999) + ")";
+                                tx.quote(count(db_, "SELECT min(position) FROM outbox.events") + 9999) + ", -1)";
   const auto plan =
       nlohmann::json::parse(tx.exec("EXPLAIN (ANALYZE, FORMAT JSON) " + cancelled)[0][0].as<std::string>());
   std::vector<std::string> uses;
@@ -369,9 +370,77 @@ TEST_F(Relays, BoundedFetchChecksPredecessorsByTheUniqueKeyEvenWithoutStatistics
   }
   // Once the predecessors are gone to the archive (no row left), the check says so.
   tx.exec("DELETE FROM outbox.events WHERE sequence = 1");
-  const auto after = tx.exec("EXECUTE bounded_fetch('" + partitions + "', 100, 1)");
+  const auto after = tx.exec("EXECUTE bounded_fetch('" + partitions + "', 100, 1, -1)");
   ASSERT_EQ(after.size(), 100u);
   for (const auto& row : after) EXPECT_FALSE(row[12].as<bool>());
+}
+
+// Positions are assigned before commit, so a fetch bounded by `after` can meet a row whose
+// predecessor committed late, with a smaller position that the cycle's earlier fetches did not
+// see: the store must say so (the relay then holds the aggregate). Rows committed before the
+// cycle began cannot have such a predecessor, and are not checked: that check was two thirds
+// of a fetch during a backlog drain (PgOutboxStore::fetch_sql).
+TEST_F(Relays, BoundedFetchFlagsAPredecessorThatCommittedLateAndOnlyChecksRowsWrittenSinceTheCycleBegan) {
+  const auto emit_one = [&](pqxx::transaction_base& tx, const std::string& aggregate) {
+    tx.exec_params("SELECT outbox.emit('crm', 'order', $1, 'order.note_added', '{}'::jsonb)", aggregate);
+  };
+  oss::pg::ConnectOptions o;
+  o.url = db_;
+  oss::relay::PgOutboxStore store(o);
+  ASSERT_EQ(store.rebalance().size(), static_cast<std::size_t>(store.partition_count())) << "the only relay";
+
+  // Before the cycle: E-1 twice (its second row's predecessor is pending when it is fetched).
+  {
+    pqxx::connection c(db_);
+    pqxx::work tx(c);
+    emit_one(tx, "E-1");
+    tx.commit();
+  }
+  oss::testing::sql_exec(db_, "SELECT outbox.emit('crm', 'order', 'E-1', 'order.note_added', '{}'::jsonb)");
+  // L-1's first row: inserted (its position is taken) but not committed yet.
+  pqxx::connection late_conn(db_);
+  pqxx::work late(late_conn);
+  emit_one(late, "L-1");
+  // Committed behind it, with higher positions.
+  oss::testing::sql_exec(db_, "SELECT outbox.emit('crm', 'order', 'X-' || g, 'order.note_added', '{}'::jsonb) "
+                              "FROM generate_series(1, 2) g");
+
+  // The cycle's first fetch (unbounded): E-1 #1 only.
+  const auto first = store.fetch(1);
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].aggregate_id, "E-1");
+  EXPECT_EQ(first[0].sequence, 1);
+  // Bounded: E-1 #2, whose predecessor is still pending (it is in flight), but both were
+  // committed before the cycle began: an earlier fetch of this cycle saw the predecessor.
+  const auto second = store.fetch(1, first[0].position);
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(second[0].aggregate_id, "E-1");
+  EXPECT_EQ(second[0].sequence, 2);
+  EXPECT_FALSE(second[0].predecessor_pending) << "committed before the cycle: not checked";
+  // Bounded; L-1 #1 is not visible yet, so it is skipped over.
+  const auto third = store.fetch(2, second[0].position);
+  ASSERT_EQ(third.size(), 2u);
+  EXPECT_EQ(third[0].aggregate_id, "X-1");
+  EXPECT_EQ(third[1].aggregate_id, "X-2");
+
+  // L-1 #1 commits late, and L-1 #2 follows it.
+  late.commit();
+  oss::testing::sql_exec(db_, "SELECT outbox.emit('crm', 'order', 'L-1', 'order.note_added', '{}'::jsonb)");
+  const auto fourth = store.fetch(10, third[1].position);
+  ASSERT_EQ(fourth.size(), 1u) << "L-1 #1 lies behind `after`";
+  EXPECT_EQ(fourth[0].aggregate_id, "L-1");
+  EXPECT_EQ(fourth[0].sequence, 2);
+  EXPECT_TRUE(fourth[0].predecessor_pending) << "its predecessor committed late and was never fetched";
+
+  // The next cycle's first fetch sees L-1 #1 ahead of #2, in one snapshot.
+  const auto next_cycle = store.fetch(100);
+  ASSERT_EQ(next_cycle.size(), 6u);
+  std::vector<std::pair<std::string, long>> order;
+  for (const auto& r : next_cycle) order.emplace_back(r.aggregate_id, r.sequence);
+  const auto l1 = std::find(order.begin(), order.end(), std::make_pair(std::string("L-1"), 1L));
+  const auto l2 = std::find(order.begin(), order.end(), std::make_pair(std::string("L-1"), 2L));
+  ASSERT_NE(l1, order.end());
+  EXPECT_LT(l1, l2);
 }
 
 // --vacuum-after: once caught up after that many rows, the relay vacuums outbox.events on a
