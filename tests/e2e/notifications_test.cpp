@@ -32,6 +32,10 @@ struct Event {
 };
 
 constexpr const char* kNotificationRoutingKey = "order-status-service.order.status_changed";
+// Quotes, backslashes, a parameter-like "$1", a newline and non-ASCII text: the service writes
+// history and notifications with their values inlined as SQL literals (oss::pg::StatementBatch).
+const std::string kActor = "O'Brien \\ $1 \"ops\"";
+std::string reason_of(const std::string& event_id) { return "r-" + event_id + " it's $2\\n\nüñí"; }
 
 class Notifications : public Pipeline {
  protected:
@@ -71,7 +75,7 @@ class Notifications : public Pipeline {
                                  {"sequence", e.sequence},
                                  {"event_type", "order.status_changed"},
                                  {"occurred_at", e.occurred_at},
-                                 {"payload", {{"status", e.status}, {"actor", "tester"}, {"reason", "r-" + e.event_id}}}};
+                                 {"payload", {{"status", e.status}, {"actor", kActor}, {"reason", reason_of(e.event_id)}}}};
     amqp::Message m;
     m.exchange = exchange_;
     m.routing_key = e.source + ".order.status_changed";
@@ -204,8 +208,8 @@ TEST_F(Notifications, OneMessagePerAppliedChangeAndNoneForDuplicateStaleOrDeadLe
       }
       EXPECT_EQ(p.at("source"), e.source);
       EXPECT_EQ(p.at("occurred_at"), e.occurred_at);
-      EXPECT_EQ(p.at("actor"), "tester");
-      EXPECT_EQ(p.at("reason"), "r-" + e.event_id);
+      EXPECT_EQ(p.at("actor"), kActor);
+      EXPECT_EQ(p.at("reason"), reason_of(e.event_id));
       // SLA of the new stay: SUBMITTED 1h after occurred_at; none for DELIVERED (terminal).
       if (e.status == "SUBMITTED") {
         EXPECT_EQ(p.at("sla_due_at"), day + "T11:00:" + e.occurred_at.substr(17));
@@ -218,6 +222,10 @@ TEST_F(Notifications, OneMessagePerAppliedChangeAndNoneForDuplicateStaleOrDeadLe
   for (const auto& [event_id, times] : per_event) EXPECT_EQ(times, 1) << event_id;
   for (const auto& event_id : not_applied) EXPECT_EQ(per_event.count(event_id), 0u) << event_id;
   EXPECT_EQ(count(oss_, "SELECT count(*) FROM oss.status_history"), kOrders * 6);
+  const auto& first = lifecycle.begin()->second.front();
+  EXPECT_EQ(sql_scalar(oss_, "SELECT actor FROM oss.status_history WHERE event_id = '" + first.event_id + "'"), kActor);
+  EXPECT_EQ(sql_scalar(oss_, "SELECT reason FROM oss.status_history WHERE event_id = '" + first.event_id + "'"),
+            reason_of(first.event_id));
 }
 
 }  // namespace

@@ -48,16 +48,19 @@ std::size_t resolve_order_escalations(pqxx::work& tx, const std::vector<std::str
                                       const std::vector<std::string>& new_statuses,
                                       const std::vector<core::TimePoint>& at) {
   if (order_ids.empty()) return 0;
-  const auto r = tx.exec_params(
-      "WITH r AS ("
-      "  UPDATE oss.escalations e SET resolved_at = greatest(e.raised_at, timestamptz 'epoch' + u.at * interval '1 microsecond'), "
-      "         resolution = 'order moved to ' || u.st "
-      "  FROM unnest($1::text[], $2::text[], $3::bigint[]) AS u(id, st, at) "
-      "  WHERE e.kind = 'order_sla' AND e.subject = u.id AND e.resolved_at IS NULL "
-      "  RETURNING e.*) "
-      "SELECT count(" + emit_escalation("'" + std::string(kEscalationResolved) + "'") + ") FROM (SELECT * FROM r ORDER BY id) r",
-      array_literal(order_ids), array_literal(new_statuses), array_literal(to_micros(at)));
+  const auto r = tx.exec_params(resolve_order_escalations_sql(), array_literal(order_ids), array_literal(new_statuses),
+                                array_literal(to_micros(at)));
   return r[0][0].as<std::size_t>();
+}
+
+std::string resolve_order_escalations_sql() {
+  return "WITH r AS ("
+         "  UPDATE oss.escalations e SET resolved_at = greatest(e.raised_at, timestamptz 'epoch' + u.at * interval '1 microsecond'), "
+         "         resolution = 'order moved to ' || u.st "
+         "  FROM unnest($1::text[], $2::text[], $3::bigint[]) AS u(id, st, at) "
+         "  WHERE e.kind = 'order_sla' AND e.subject = u.id AND e.resolved_at IS NULL "
+         "  RETURNING e.*) "
+         "SELECT count(" + emit_escalation("'" + std::string(kEscalationResolved) + "'") + ") FROM (SELECT * FROM r ORDER BY id) r";
 }
 
 std::vector<std::string> raise_order_escalations(pqxx::work& tx, const std::vector<Raise>& raises,

@@ -28,6 +28,10 @@ inline constexpr const char* kSilenceResolved = "source.silence_resolved";
 std::size_t resolve_order_escalations(pqxx::work& tx, const std::vector<std::string>& order_ids,
                                       const std::vector<std::string>& new_statuses,
                                       const std::vector<core::TimePoint>& at);
+/// The statement resolve_order_escalations runs: $1 order ids (text[]), $2 their new statuses
+/// (text[]), $3 when they moved (bigint[], microseconds since the epoch); returns the count.
+/// For callers that send it together with other statements (oss::pg::StatementBatch).
+std::string resolve_order_escalations_sql();
 
 struct Raise {
   std::string order_id, status, level;
