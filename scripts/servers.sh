@@ -19,7 +19,8 @@
 # PostgreSQL settings at `start` (initdb time): OSS_PG_FSYNC and OSS_PG_SYNCHRONOUS_COMMIT (both
 # on by default); OSS_PG_STAT_STATEMENTS=on preloads pg_stat_statements and creates the view in
 # the postgres database, for profiling a benchmark (it costs a little on every statement, so it
-# is off by default).
+# is off by default). RabbitMQ: OSS_RABBIT_MAX_MESSAGE_SIZE (4 MiB) and OSS_RABBIT_WAL_MAX_BYTES
+# (16 MiB; raft.wal_max_size_bytes, see the comment in the config below).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -191,6 +192,12 @@ vm_memory_high_watermark.relative = 0.2
 disk_free_limit.absolute = 50MB
 # Small enough that tests can produce an event the broker refuses (the relay must park it).
 max_message_size = ${OSS_RABBIT_MAX_MESSAGE_SIZE:-4194304}
+# Quorum queues share one write-ahead log; when it reaches this size the broker rolls it and
+# writes every queue's entries out to segment files at once. At the default 512 MiB each roll
+# stalled confirms and deliveries for 1-1.5 s, every 2-3 minutes at 2,000 events/s end to end
+# (docs/performance.md, "RabbitMQ's WAL roll"); at 16 MiB the rolls come every few seconds and
+# no such stall shows. Same setting in docker/rabbitmq/rabbitmq.conf.
+raft.wal_max_size_bytes = ${OSS_RABBIT_WAL_MAX_BYTES:-16777216}
 EOF
   if [ "${OSS_RABBIT_MANAGEMENT:-0}" = 1 ]; then
     echo '[rabbitmq_consistent_hash_exchange,rabbitmq_management].' >"$dir/rabbit/enabled_plugins"
