@@ -32,6 +32,8 @@
 #include <stdexcept>
 #include <system_error>
 #include <thread>
+
+#include "oss/core/ports.hpp"
 #include <tuple>
 
 namespace bench {
@@ -219,37 +221,7 @@ void run_to_completion(const std::vector<std::string>& args, const std::string& 
     throw std::runtime_error(args.at(0) + " " + args.at(1) + " failed (see " + log_path + ")");
 }
 
-namespace {
-int kernel_free_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = 0;
-  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-  if (bind(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0) {
-    close(fd);
-    throw std::runtime_error("cannot bind a free port");
-  }
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  const int port = ntohs(a.sin_port);
-  close(fd);
-  return port;
-}
-}  // namespace
-
-int free_port() {
-  // Released at once for a program to bind a moment later, so the kernel may hand the same port
-  // out again meanwhile: each port is handed out at most once per bench process (as in the
-  // tests' oss::testing::free_port()).
-  static std::mutex mu;
-  static std::set<int> handed_out;
-  const std::lock_guard lock(mu);
-  for (int attempt = 0;; ++attempt) {
-    const int port = kernel_free_port();
-    if (handed_out.insert(port).second || attempt >= 1000) return port;
-  }
-}
+int free_port() { return oss::core::unique_free_port(); }
 
 std::optional<std::pair<int, std::string>> http_get(int port, const std::string& path) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);

@@ -21,6 +21,8 @@
 #include <thread>
 #include <unistd.h>
 
+#include "oss/core/ports.hpp"
+
 namespace oss::testing {
 namespace {
 
@@ -98,21 +100,7 @@ std::string bin(const std::string& program) {
   return std::string(dir != nullptr && *dir != '\0' ? dir : OSS_BIN_DIR) + "/" + program;
 }
 
-std::uint16_t free_port() {
-  // The kernel's free port is only free until someone binds it, and the programs a test starts
-  // bind theirs a moment later: two calls before that may return the same port (a CI run had the
-  // service and a relay's metrics endpoint on one port, and the test talked to the relay). So a
-  // port is handed out at most once per test process.
-  static std::mutex mu;
-  static std::set<std::uint16_t> handed_out;
-  const std::lock_guard lock(mu);
-  for (int attempt = 0;; ++attempt) {
-    boost::asio::io_context io;
-    boost::asio::ip::tcp::acceptor a(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
-    const auto port = a.local_endpoint().port();
-    if (handed_out.insert(port).second || attempt >= 1000) return port;
-  }
-}
+std::uint16_t free_port() { return core::unique_free_port(); }
 
 Process::Process(const std::string& program, const std::vector<std::string>& args,
                  const std::map<std::string, std::string>& env) {
