@@ -34,7 +34,6 @@ pqxx::result StatementBatch::run() {
   // returns the last one's result (earlier results are discarded by libpq).
   auto r = tx_.exec(sql_);
   sql_.clear();
-  count_ = 0;
   return r;
 }
 

@@ -53,14 +53,17 @@ std::size_t resolve_order_escalations(pqxx::work& tx, const std::vector<std::str
   return r[0][0].as<std::size_t>();
 }
 
-std::string resolve_order_escalations_sql() {
-  return "WITH r AS ("
-         "  UPDATE oss.escalations e SET resolved_at = greatest(e.raised_at, timestamptz 'epoch' + u.at * interval '1 microsecond'), "
-         "         resolution = 'order moved to ' || u.st "
-         "  FROM unnest($1::text[], $2::text[], $3::bigint[]) AS u(id, st, at) "
-         "  WHERE e.kind = 'order_sla' AND e.subject = u.id AND e.resolved_at IS NULL "
-         "  RETURNING e.*) "
-         "SELECT count(" + emit_escalation("'" + std::string(kEscalationResolved) + "'") + ") FROM (SELECT * FROM r ORDER BY id) r";
+const std::string& resolve_order_escalations_sql() {
+  // Built once: it runs in every consumer batch that moves an order.
+  static const std::string sql =
+      "WITH r AS ("
+      "  UPDATE oss.escalations e SET resolved_at = greatest(e.raised_at, timestamptz 'epoch' + u.at * interval '1 microsecond'), "
+      "         resolution = 'order moved to ' || u.st "
+      "  FROM unnest($1::text[], $2::text[], $3::bigint[]) AS u(id, st, at) "
+      "  WHERE e.kind = 'order_sla' AND e.subject = u.id AND e.resolved_at IS NULL "
+      "  RETURNING e.*) "
+      "SELECT count(" + emit_escalation("'" + std::string(kEscalationResolved) + "'") + ") FROM (SELECT * FROM r ORDER BY id) r";
+  return sql;
 }
 
 std::vector<std::string> raise_order_escalations(pqxx::work& tx, const std::vector<Raise>& raises,

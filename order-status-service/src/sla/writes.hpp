@@ -31,7 +31,7 @@ std::size_t resolve_order_escalations(pqxx::work& tx, const std::vector<std::str
 /// The statement resolve_order_escalations runs: $1 order ids (text[]), $2 their new statuses
 /// (text[]), $3 when they moved (bigint[], microseconds since the epoch); returns the count.
 /// For callers that send it together with other statements (oss::pg::StatementBatch).
-std::string resolve_order_escalations_sql();
+const std::string& resolve_order_escalations_sql();
 
 struct Raise {
   std::string order_id, status, level;

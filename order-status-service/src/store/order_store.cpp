@@ -274,20 +274,16 @@ processing::BatchPlan PgOrderStore::apply(const domain::Workflow& workflow,
       // SLA: orders that left their status resolve that stay's open escalations (after the
       // status notification, so consumers see "moved" before "resolved").
       std::vector<std::string> moved_ids, moved_to;
-      std::vector<core::TimePoint> moved_at;
+      std::vector<std::int64_t> moved_us;
       for (const auto& [id, row] : plan.orders) {
         if (row.created) continue;
         moved_ids.push_back(id);
         moved_to.push_back(row.state.status);
-        moved_at.push_back(row.state.status_entered_at);
+        moved_us.push_back(micros(row.state.status_entered_at));
       }
-      if (!moved_ids.empty()) {
-        std::vector<std::int64_t> moved_us;
-        moved_us.reserve(moved_at.size());
-        for (const auto& t : moved_at) moved_us.push_back(micros(t));
+      if (!moved_ids.empty())
         writes.add(sla::resolve_order_escalations_sql(), array_literal(moved_ids), array_literal(moved_to),
                    array_literal(moved_us));
-      }
       writes.run();
       if (!workflow.source_silence().empty()) {
         std::set<std::string> sources;

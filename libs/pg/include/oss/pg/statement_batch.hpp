@@ -10,8 +10,6 @@
 /// statement). Simple queries take no out-of-line parameters: each `$N` of a statement is
 /// replaced by its value as a quoted SQL literal (the connection's own escaping), in one pass
 /// over the statement's text only, never over a value already put in.
-#include <cstdint>
-#include <optional>
 #include <pqxx/pqxx>
 #include <string>
 #include <string_view>
@@ -27,29 +25,20 @@ class StatementBatch {
  public:
   explicit StatementBatch(pqxx::transaction_base& tx) : tx_(tx) {}
 
-  /// Adds a statement; its parameters are strings (quoted), optional strings (NULL when empty)
-  /// or integers, like exec_params' (casts such as `$1::text[]` stay in the statement).
+  /// Adds a statement. Its parameters are strings (array literals included), each quoted as a
+  /// text literal; casts such as `$1::text[]` stay in the statement, as with exec_params.
   template <typename... Params>
   void add(std::string_view sql, const Params&... params) {
     if (!sql_.empty()) sql_ += ";\n";
-    sql_ += substitute_parameters(sql, {literal(params)...});
-    ++count_;
+    sql_ += substitute_parameters(sql, {tx_.quote(std::string(params))...});
   }
   /// Sends the statements added since the last run (nothing if none); returns the last one's
   /// result.
   pqxx::result run();
-  std::size_t size() const { return count_; }
 
  private:
-  std::string literal(const std::string& v) const { return tx_.quote(v); }
-  std::string literal(const char* v) const { return tx_.quote(std::string(v)); }
-  std::string literal(const std::optional<std::string>& v) const { return v ? tx_.quote(*v) : std::string("NULL"); }
-  std::string literal(std::int64_t v) const { return std::to_string(v); }
-  std::string literal(int v) const { return std::to_string(v); }
-
   pqxx::transaction_base& tx_;
   std::string sql_;
-  std::size_t count_ = 0;
 };
 
 }  // namespace oss::pg
