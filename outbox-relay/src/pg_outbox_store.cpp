@@ -189,6 +189,8 @@ std::string PgOutboxStore::fetch_sql(bool bounded) {
   // thirds of the fetch (2 of 3 ms per 500 rows, docs/performance.md). xmin is a 32-bit xid:
   // it is compared with $4 modulo 2^32 (PostgreSQL's own rule); a frozen or ancient xmin may
   // only compare as newer, which costs a probe, never a missed predecessor. $4 < 0: probe all.
+  // The snapshot's xmin is the oldest transaction running anywhere in the cluster, so a long
+  // transaction (in any database) makes rows written since it began probed again, as before.
   //
   // The probe is a lookup by the unique key (source, aggregate_id, sequence) that returns the
   // predecessor's state, not an EXISTS with "published_at IS NULL AND parked_at IS NULL" in its
