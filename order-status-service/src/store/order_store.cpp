@@ -25,6 +25,20 @@ std::string epoch_us(const std::string& column) {
   return s.replace(s.find("{}"), 2, column);
 }
 
+// A batch's state in one prepared statement (one round trip, parsed and analysed once per
+// connection): the orders ('o': order, status, entered at in microseconds, version), their
+// sources' last sequences ('s': order, source, sequence) and the events already processed
+// ('p': event id, outcome). $1: the orders, $2: the event ids.
+constexpr const char* kBatchStateStatement = "oss_batch_state";
+constexpr const char* kBatchStateSql =
+    "SELECT 'o'::text AS kind, order_id AS a, status AS b, "
+    "       (extract(epoch from status_entered_at) * 1000000)::bigint AS n1, version AS n2 "
+    "FROM oss.orders WHERE order_id = ANY($1::text[]) "
+    "UNION ALL "
+    "SELECT 's', order_id, source, last_sequence, NULL FROM oss.order_sources WHERE order_id = ANY($1::text[]) "
+    "UNION ALL "
+    "SELECT 'p', event_id::text, outcome, NULL, NULL FROM oss.processed_events WHERE event_id = ANY($2::uuid[])";
+
 }  // namespace
 
 PgOrderStore::PgOrderStore(pg::ConnectOptions options) : options_(std::move(options)) {}
@@ -36,7 +50,10 @@ std::chrono::milliseconds PgOrderStore::park_delay(int attempt) const {
 }
 
 pqxx::connection& PgOrderStore::conn() {
-  if (!conn_ || !conn_->is_open()) conn_ = pg::connect(options_);
+  if (!conn_ || !conn_->is_open()) {
+    conn_ = pg::connect(options_);
+    conn_->prepare(kBatchStateStatement, kBatchStateSql);
+  }
   return *conn_;
 }
 
@@ -64,16 +81,23 @@ processing::BatchPlan PgOrderStore::apply(const domain::Workflow& workflow,
     // decided after the deliveries, so a predecessor among them is applied first.
     std::vector<processing::InboundEvent> all(batch);
     if (!order_ids.empty()) {
-      tx.exec_params(
+      // The orders' locks, then their parked events, in one round trip (two statements of one
+      // message, oss/pg/statement_batch.hpp). Each statement takes its own snapshot (READ
+      // COMMITTED), so the second one, and the state read after it, see everything another
+      // instance committed before it released a lock waited for here.
+      pg::StatementBatch locked(tx);
+      const std::string ids = array_literal(order_ids);
+      locked.add(
           "SELECT pg_advisory_xact_lock(k) FROM ("
           "  SELECT DISTINCT hashtextextended(id, 0) AS k FROM unnest($1::text[]) AS id ORDER BY 1) s",
-          array_literal(order_ids));
+          ids);
       // FOR UPDATE: a sweeper sending one of them back to the queue right now is waited for
       // (the row is then gone and not decided twice).
-      for (const auto& row : tx.exec_params(
-               "SELECT body, routing_key, message_id, attempt, replay FROM oss.early_events "
-               "WHERE order_id = ANY($1::text[]) ORDER BY order_id, source, sequence FOR UPDATE",
-               array_literal(order_ids))) {
+      locked.add(
+          "SELECT body, routing_key, message_id, attempt, replay FROM oss.early_events "
+          "WHERE order_id = ANY($1::text[]) ORDER BY order_id, source, sequence FOR UPDATE",
+          ids);
+      for (const auto& row : locked.run()) {
         processing::InboundEvent in;
         in.body = row[0].as<std::string>();
         in.parsed = domain::parse_envelope(in.body);
@@ -84,26 +108,20 @@ processing::BatchPlan PgOrderStore::apply(const domain::Workflow& workflow,
         in.parked = true;
         all.push_back(std::move(in));
       }
-      for (const auto& row : tx.exec_params(
-               "SELECT order_id, status, " + epoch_us("status_entered_at") +
-                   ", version FROM oss.orders WHERE order_id = ANY($1::text[])",
-               array_literal(order_ids))) {
-        state.orders[row[0].as<std::string>()] =
-            domain::OrderState{row[1].as<std::string>(), from_micros(row[2].as<std::int64_t>()), row[3].as<std::int64_t>()};
-      }
-      for (const auto& row : tx.exec_params(
-               "SELECT order_id, source, last_sequence FROM oss.order_sources WHERE order_id = ANY($1::text[])",
-               array_literal(order_ids))) {
-        state.last_sequences[{row[0].as<std::string>(), row[1].as<std::string>()}] = row[2].as<std::int64_t>();
-      }
     }
     const auto event_ids = processing::event_ids_of(all);
-    if (!event_ids.empty()) {
-      for (const auto& row : tx.exec_params(
-               "SELECT event_id::text, outcome FROM oss.processed_events WHERE event_id = ANY($1::uuid[])",
-               array_literal(event_ids))) {
-        state.seen_event_ids.insert(row[0].as<std::string>());
-        if (row[1].as<std::string>() == "dead_lettered") state.dead_lettered_event_ids.insert(row[0].as<std::string>());
+    if (!order_ids.empty() || !event_ids.empty()) {
+      for (const auto& row : tx.exec_prepared(kBatchStateStatement, array_literal(order_ids), array_literal(event_ids))) {
+        const auto kind = row[0].as<std::string>();
+        if (kind == "o") {
+          state.orders[row[1].as<std::string>()] =
+              domain::OrderState{row[2].as<std::string>(), from_micros(row[3].as<std::int64_t>()), row[4].as<std::int64_t>()};
+        } else if (kind == "s") {
+          state.last_sequences[{row[1].as<std::string>(), row[2].as<std::string>()}] = row[3].as<std::int64_t>();
+        } else {
+          state.seen_event_ids.insert(row[1].as<std::string>());
+          if (row[2].as<std::string>() == "dead_lettered") state.dead_lettered_event_ids.insert(row[1].as<std::string>());
+        }
       }
     }
 
