@@ -25,6 +25,7 @@ class AmqpPublisher final : public Publisher {
   void connect();
   PublishOutcome publish(const std::vector<OutboxRow>& rows) override;
   std::uint64_t send(const std::vector<OutboxRow>& rows) override;
+  bool wait_settled(std::chrono::milliseconds max_wait) override;
   PublishOutcome settle() override;
   void reset() override;
   void keep_alive() override;
