@@ -97,27 +97,6 @@ std::uint64_t AmqpPublisher::send(const std::vector<OutboxRow>& rows) {
   return in_flight_.size();
 }
 
-bool AmqpPublisher::wait_settled(std::chrono::milliseconds max_wait) {
-  if (in_flight_.empty() || broken_) return true;
-  const InFlight& batch = in_flight_.front();
-  const auto settled = [&] {
-    return std::all_of(batch.by_tag.begin(), batch.by_tag.end(), [&](const auto& entry) {
-      return acked_.contains(entry.first) || nacked_.contains(entry.first);
-    });
-  };
-  if (settled()) return true;
-  try {
-    auto c = conn_->wait_confirms(batch.last_tag, max_wait);
-    acked_.insert(c.acked.begin(), c.acked.end());
-    nacked_.insert(c.nacked.begin(), c.nacked.end());
-    for (auto& r : c.returned) returned_[r.message_id] = std::move(r);
-  } catch (const amqp::Error& e) {
-    fail_on(e);  // settle() reports it
-    return true;
-  }
-  return settled();
-}
-
 PublishOutcome AmqpPublisher::settle() {
   PublishOutcome out;
   if (in_flight_.empty()) return out;

@@ -25,7 +25,6 @@ class AmqpPublisher final : public Publisher {
   void connect();
   PublishOutcome publish(const std::vector<OutboxRow>& rows) override;
   std::uint64_t send(const std::vector<OutboxRow>& rows) override;
-  bool wait_settled(std::chrono::milliseconds max_wait) override;
   PublishOutcome settle() override;
   void reset() override;
   void keep_alive() override;

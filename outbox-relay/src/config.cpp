@@ -26,7 +26,6 @@ std::vector<core::FlagSpec> run_flags() {
       {"metrics", "RELAY_METRICS_LISTEN", "host:port for /metrics, /healthz, /readyz", "127.0.0.1:9101"},
       {"batch-size", "RELAY_BATCH_SIZE", "rows per batch (confirms pipelined per batch)", "500"},
       {"pipeline-depth", "RELAY_PIPELINE_DEPTH", "batches published ahead of their confirms", "4"},
-      {"refetch-interval", "RELAY_REFETCH_INTERVAL", "while the first batch of a cycle waits for its confirms, rows committed meanwhile are fetched and sent behind it this often (up to --pipeline-depth batches in flight, e.g. 5ms); 0ms: only in the next cycle", "0ms"},
       {"max-attempts", "RELAY_MAX_ATTEMPTS", "broker refusals before a row is parked", "10"},
       {"broker-settle", "RELAY_BROKER_SETTLE", "after a broker fault, refusals are retried without counting toward --max-attempts until the broker routes messages again and for this long after (a recovering broker may return or nack messages)", "30s"},
       {"retention", "RELAY_RETENTION", "how long published rows are kept in outbox.events_archive (reconcile reads them; dropped a partition at a time, at most retention/8 late)", "24h"},
@@ -54,9 +53,6 @@ RelayConfig parse_run_config(const core::FlagValues& f) {
   c.log_level = f.get("log-level");
   c.options.batch_size = static_cast<std::size_t>(f.get_int("batch-size", 1, 10000));
   c.options.pipeline_depth = static_cast<std::size_t>(f.get_int("pipeline-depth", 1, 64));
-  c.options.refetch_interval = f.get_duration("refetch-interval");
-  if (c.options.refetch_interval > std::chrono::milliseconds(1000))
-    throw core::UsageError("--refetch-interval: at most 1s (got " + f.get("refetch-interval") + ")");
   c.options.max_attempts = static_cast<int>(f.get_int("max-attempts", 1, 1000));
   c.options.broker_settle = f.get_duration("broker-settle");
   c.options.retention = f.get_duration("retention");

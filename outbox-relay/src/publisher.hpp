@@ -1,5 +1,4 @@
 #pragma once
-#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -45,11 +44,6 @@ class Publisher {
     pending_.push_back(rows);
     return ++sent_;
   }
-  /// Waits at most `max_wait` for the confirms of the oldest unsettled batch; true when
-  /// settle() will not wait for the broker (confirmed, refused, broken, or nothing in flight).
-  /// The relay fetches rows committed meanwhile while this returns false. The default publishes
-  /// at settle() and never waits here.
-  virtual bool wait_settled(std::chrono::milliseconds /*max_wait*/) { return true; }
   virtual PublishOutcome settle() {
     auto rows = std::move(pending_.front());
     pending_.erase(pending_.begin());

@@ -136,7 +136,7 @@ std::size_t Relay::run_once() {
   };
   std::deque<Sent> in_flight;
   std::int64_t after = 0;
-  bool more = true, first_settled = false;
+  bool more = true;
   std::size_t batches = 0, handled = 0;
   try {
     for (;;) {
@@ -168,23 +168,9 @@ std::size_t Relay::run_once() {
         ++batches;
       }
       if (in_flight.empty()) break;
-      // Under load the broker's confirms take a while (10-25 ms at 2,000 events/s end to end
-      // on the development machine, docs/performance.md). Rows committed meanwhile would wait
-      // for the end of the cycle; they are fetched and sent now, behind the batches in flight
-      // (the same pipelining as for a backlog, so per-aggregate order holds as there). Only
-      // while the cycle's first batch waits: a fetch bounded by `after` cannot see rows that
-      // committed late with a smaller position (nor may their successors go out), and those
-      // wait for the next cycle's first fetch, so the cycle must stay short.
-      if (!more && !first_settled && options_.refetch_interval.count() > 0 &&
-          in_flight.size() < options_.pipeline_depth && batches < options_.max_batches_per_cycle &&
-          !publisher_.wait_settled(options_.refetch_interval)) {
-        more = true;
-        continue;
-      }
       auto out = publisher_.settle();
       auto sent = std::move(in_flight.front());
       in_flight.pop_front();
-      first_settled = true;
       if (out.isolate) {
         // The broker closed the channel over one of the batches in flight; the rest of them
         // were lost with it. Re-publish this batch row by row to find the refused row; the

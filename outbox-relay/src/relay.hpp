@@ -17,12 +17,6 @@ struct RelayOptions {
   std::size_t batch_size = 500;
   std::size_t pipeline_depth = 4;                      // batches published ahead of their confirms
   std::size_t max_batches_per_cycle = 32;              // then housekeeping and the stop flag get a turn
-  /// While the first batch of a cycle waits for its confirms, rows committed meanwhile are
-  /// fetched and sent every this often (up to pipeline_depth batches in flight) instead of in
-  /// the next cycle; 0 (the default): fetch again within a cycle only when a fetch returned a
-  /// full batch. Off by default: on the all-in-one development machine it cut the relays' share
-  /// of the end-to-end latency but left the service less CPU (docs/performance.md).
-  std::chrono::milliseconds refetch_interval{0};
   std::chrono::milliseconds poll_interval{100};        // safety net when no NOTIFY arrives
   std::chrono::milliseconds rebalance_interval{1000};
   std::chrono::milliseconds stats_interval{5000};

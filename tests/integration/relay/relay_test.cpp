@@ -168,20 +168,20 @@ class Relays : public ::testing::Test {
     }
     return repeats;
   }
-  void share_the_work(int n, const std::vector<std::string>& extra = {});
+  void share_the_work(int n);
   std::string db_, amqp_, exchange_, queue_;
 };
 
 /// `n` relays on one database: every event delivered once, each aggregate's sequences strictly
 /// increasing in queue order, every relay doing a share.
-void Relays::share_the_work(int n, const std::vector<std::string>& extra) {
+void Relays::share_the_work(int n) {
   Collector collector(amqp_, queue_, exchange_);
   std::vector<std::uint16_t> ports;
   ports.reserve(static_cast<std::size_t>(n));
   for (int i = 0; i < n; ++i) ports.push_back(oss::testing::free_port());
   std::vector<std::unique_ptr<Process>> relays;
   relays.reserve(ports.size());
-  for (auto p : ports) relays.push_back(relay(p, extra));
+  for (auto p : ports) relays.push_back(relay(p));
   // Let them agree on a split before the load arrives.
   ASSERT_TRUE(oss::testing::wait_until(
       [&] {
@@ -212,12 +212,6 @@ void Relays::share_the_work(int n, const std::vector<std::string>& extra) {
 TEST_F(Relays, TwoRelaysShareTheWorkAndKeepPerAggregateOrder) { share_the_work(2); }
 
 TEST_F(Relays, ThreeRelaysShareTheWorkAndKeepPerAggregateOrder) { share_the_work(3); }
-
-// Rows committed while a cycle's first batch waits for its confirms go out behind it, fetched
-// with a bound; per-aggregate order and exactly-once hold as without it.
-TEST_F(Relays, TwoRelaysFetchingAgainWhileTheirFirstBatchWaitsKeepPerAggregateOrder) {
-  share_the_work(2, {"--refetch-interval", "5ms", "--batch-size", "100"});
-}
 
 TEST_F(Relays, SigkillOfOneRelayMidStreamLosesNothing) {
   Collector collector(amqp_, queue_, exchange_);

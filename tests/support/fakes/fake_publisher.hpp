@@ -5,9 +5,7 @@
 /// the broker close the channel (isolate) for any multi-row batch containing it and refuse it
 /// when published alone. Records every batch it was given. Single-threaded.
 #include <cstddef>
-#include <algorithm>
 #include <cstdint>
-#include <functional>
 #include <optional>
 #include <set>
 #include <string>
@@ -39,30 +37,6 @@ class FakePublisher final : public Publisher {
     return n;
   }
   int resets() const { return resets_; }
-  /// The next `n` wait_settled() calls report the confirms as not yet in (a slow broker);
-  /// `during` runs at each of them (e.g. a producer commits meanwhile).
-  void slow_confirms(int n, std::function<void()> during = {}) {
-    slow_waits_ = n;
-    during_wait_ = std::move(during);
-  }
-  int wait_settled_calls() const { return wait_settled_calls_; }
-  /// Most batches sent and not yet settled at any time.
-  int max_in_flight() const { return max_in_flight_; }
-  std::uint64_t send(const std::vector<OutboxRow>& rows) override {
-    max_in_flight_ = std::max(max_in_flight_, ++in_flight_);
-    return Publisher::send(rows);
-  }
-  PublishOutcome settle() override {
-    --in_flight_;
-    return Publisher::settle();
-  }
-  bool wait_settled(std::chrono::milliseconds) override {
-    ++wait_settled_calls_;
-    if (slow_waits_ <= 0) return true;
-    --slow_waits_;
-    if (during_wait_) during_wait_();
-    return false;
-  }
   /// How often the relay asked to keep an idle connection alive.
   int keep_alives() const { return keep_alives_; }
 
@@ -115,10 +89,6 @@ class FakePublisher final : public Publisher {
   std::vector<std::vector<std::int64_t>> batches_;
   int resets_ = 0;
   int keep_alives_ = 0;
-  int slow_waits_ = 0;
-  int wait_settled_calls_ = 0;
-  int in_flight_ = 0, max_in_flight_ = 0;
-  std::function<void()> during_wait_;
 };
 
 }  // namespace oss::relay::testing

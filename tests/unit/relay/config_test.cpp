@@ -41,7 +41,6 @@ TEST(RelayConfigTest, DefaultsAreTheDocumentedOnes) {
   EXPECT_EQ(c.exchange, "orders.events");
   EXPECT_EQ(c.options.batch_size, 500U);
   EXPECT_EQ(c.options.pipeline_depth, 4U);
-  EXPECT_EQ(c.options.refetch_interval, 0ms);
   EXPECT_EQ(c.options.max_attempts, 10);
   EXPECT_EQ(c.options.broker_settle, 30s);
   EXPECT_EQ(c.options.retention, 24h);
@@ -78,13 +77,6 @@ TEST(RelayConfigTest, BrokerSettleFromTheEnvironmentAndTheFlagWins) {
 TEST(RelayConfigTest, BadBrokerSettleNamesTheFlag) {
   EXPECT_THAT(usage_error({"--broker-settle", "soon"}), HasSubstr("--broker-settle"));
   EXPECT_THAT(usage_error({}, {{"RELAY_BROKER_SETTLE", "-1s"}}), HasSubstr("--broker-settle"));
-}
-
-TEST(RelayConfigTest, RefetchIntervalFromTheFlagOrTheEnvironmentZeroTurnsItOffAndAboveOneSecondIsRefused) {
-  EXPECT_EQ(parse({"--refetch-interval", "5ms"}).options.refetch_interval, 5ms);
-  EXPECT_EQ(parse({}, {{"RELAY_REFETCH_INTERVAL", "20ms"}}).options.refetch_interval, 20ms);
-  EXPECT_THAT(usage_error({"--refetch-interval", "2s"}), HasSubstr("--refetch-interval: at most 1s"));
-  EXPECT_THAT(usage_error({"--refetch-interval", "soon"}), HasSubstr("--refetch-interval"));
 }
 
 TEST(RelayConfigTest, OutOfRangeNumbersAndTooFastPollingAreRefused) {

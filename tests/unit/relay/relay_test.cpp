@@ -466,51 +466,6 @@ TEST_F(RelayTest, RowCommittedDuringACycleIsFetchedAtOnceAndTheRelaySleepsOnlyWh
   EXPECT_EQ(store_.fetch_calls(), 3);
 }
 
-TEST_F(RelayTest, RowsCommittedWhileABatchWaitsForItsConfirmsAreSentBehindItInTheSameCycle) {
-  options_.refetch_interval = 5ms;
-  store_.add("crm", "A");
-  store_.add("crm", "B");
-  // The broker is slow to confirm batch 1; meanwhile a producer commits A's next row and C.
-  publisher_.slow_confirms(1, [&] {
-    store_.add("crm", "A");
-    store_.add("mes", "C");
-  });
-
-  EXPECT_EQ(relay().run_once(), 4u);
-
-  EXPECT_THAT(publisher_.batches(), ElementsAre(ElementsAre(1, 2), ElementsAre(3, 4)));
-  EXPECT_THAT(store_.published_positions(), ElementsAre(1, 2, 3, 4));
-  EXPECT_EQ(store_.fetch_calls(), 2) << "fetched again while batch 1 waited, not after it";
-  EXPECT_EQ(relay().run_once(), 0u);
-}
-
-TEST_F(RelayTest, ByDefaultTheCycleWaitsForItsConfirmsBeforeFetchingAgain) {
-  store_.add("crm", "A");
-  store_.add("crm", "B");
-  publisher_.slow_confirms(1, [&] { store_.add("mes", "C"); });
-
-  EXPECT_EQ(relay().run_once(), 2u);
-  EXPECT_EQ(publisher_.wait_settled_calls(), 0) << "settle() waits; nothing is fetched meanwhile";
-  EXPECT_EQ(store_.fetch_calls(), 1);
-  EXPECT_THAT(publisher_.batches(), ElementsAre(ElementsAre(1, 2)));
-}
-
-TEST_F(RelayTest, RefetchingStopsAtThePipelineDepthAndOnceTheCyclesFirstBatchIsConfirmed) {
-  options_.pipeline_depth = 3;
-  options_.refetch_interval = 5ms;
-  store_.add("crm", "A");
-  // Every wait finds the confirms missing and a new row committed meanwhile.
-  publisher_.slow_confirms(1000, [&] { store_.add("crm", "A"); });
-
-  EXPECT_EQ(relay().run_once(), 3u);
-
-  EXPECT_THAT(publisher_.batches(), ElementsAre(ElementsAre(1), ElementsAre(2), ElementsAre(3)));
-  EXPECT_EQ(publisher_.max_in_flight(), 3) << "never more than pipeline_depth batches unconfirmed";
-  EXPECT_EQ(publisher_.wait_settled_calls(), 2) << "no refetch once the first batch was settled";
-  EXPECT_EQ(store_.fetch_calls(), 3) << "each 'not yet' led to one fetch";
-  EXPECT_THAT(store_.published_positions(), ElementsAre(1, 2, 3));
-}
-
 // SIGTERM is seen at once whatever --poll-interval is: the wait is cut into slices of at most
 // 100 ms with the stop flag checked between them.
 TEST_F(RelayTest, AnIdleRelayWaitsInSlicesSoThatAStopIsSeenAtOnce) {
