@@ -193,7 +193,7 @@ int run(const Options& o) {
   pid_t svc = spawn({o.bin_dir + "/order-status-service", "run", "--db", url, "--amqp", o.amqp, "--http",
                      "127.0.0.1:" + std::to_string(port), "--exchange", "api_bench." + o.db, "--queue",
                      "api_bench.events." + o.db, "--dlq", "api_bench.dlq." + o.db, "--notifications-exchange",
-                     "api_bench.notifications." + o.db},
+                     "api_bench.notifications." + o.db, "--notifications-tail", "api_bench.notifications-tail." + o.db},
                     o.log);
   wait_ready(svc, port, 60s, "order-status-service");
 

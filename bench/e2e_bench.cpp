@@ -90,7 +90,8 @@ struct Options : CommonOptions {
   std::string phases = "capacity,steady,ramp,drain";
   bool phase(const std::string& name) const { return ("," + phases + ",").find("," + name + ",") != std::string::npos; }
   // Unique per run: databases, exchanges and queues.
-  std::string id, crm_db, mes_db, oss_db, raw_db, exchange, queue, dlq, notifications, raw_exchange, raw_queue;
+  std::string id, crm_db, mes_db, oss_db, raw_db, exchange, queue, dlq, notifications, notifications_tail, raw_exchange,
+      raw_queue;
 };
 
 [[noreturn]] void usage(const std::string& problem) {
@@ -160,6 +161,7 @@ Options parse_args(int argc, char** argv) {
   o.queue = "order-status-service.events.e2e_bench." + o.id;
   o.dlq = "order-status-service.dlq.e2e_bench." + o.id;
   o.notifications = "orders.notifications.e2e_bench." + o.id;
+  o.notifications_tail = "order-status-service.notifications.e2e_bench." + o.id;
   o.raw_exchange = "e2e_bench.raw." + o.id;
   o.raw_queue = "e2e_bench.raw." + o.id;
   return o;
@@ -237,7 +239,8 @@ std::unique_ptr<Child> start_service(const Options& o) {
   const int sp = free_port();
   std::vector<std::string> args{o.bin_dir + "/order-status-service", "run", "--db", db_url(o, o.oss_db), "--amqp", o.amqp,
                                 "--http", "127.0.0.1:" + std::to_string(sp), "--exchange", o.exchange, "--queue",
-                                o.queue, "--dlq", o.dlq, "--notifications-exchange", o.notifications};
+                                o.queue, "--dlq", o.dlq, "--notifications-exchange", o.notifications,
+                                "--notifications-tail", o.notifications_tail};
   args.insert(args.end(), o.service_args.begin(), o.service_args.end());
   auto svc = std::make_unique<Child>("order-status-service", args, o.log, sp);
   svc->wait_ready(60s);
@@ -992,6 +995,7 @@ int run(const Options& o) {
       for (const char* tier : {"1s", "5s", "30s", "120s"}) a.delete_queue(o.queue + ".retry." + tier);
       a.delete_exchange(o.exchange);
       a.delete_exchange(o.notifications);
+      a.delete_queue(o.notifications_tail);
     });
   }
   return 0;

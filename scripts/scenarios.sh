@@ -105,7 +105,8 @@ start_relay() {  # start_relay NAME DB_URL
 start_service() {  # start_service NAME
   local port; port=$(free_port)
   "$build/bin/order-status-service" run --db "$oss_db" --amqp "$amqp" --http "127.0.0.1:$port" \
-    --exchange "$exchange" --queue "$queue" --dlq "$dlq" --notifications-exchange "$notif" >>"$sdir/$1.log" 2>&1 &
+    --exchange "$exchange" --queue "$queue" --dlq "$dlq" --notifications-exchange "$notif" \
+    --notifications-tail "order-status-service.notifications.sc.$id" >>"$sdir/$1.log" 2>&1 &
   echo $! >"$pids/$1"
   echo "$port" >"$pids/$1.port"
 }

@@ -53,7 +53,8 @@ printf '[{"name": "ops-browser", "role": "operator", "sha256": "%s"}]\n' \
 
 port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
 metrics_port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
-names=(--exchange "orders.events.$id" --queue "order-status-service.events.$id" --dlq "order-status-service.dlq.$id")
+names=(--exchange "orders.events.$id" --queue "order-status-service.events.$id" --dlq "order-status-service.dlq.$id"
+  --notifications-tail "order-status-service.notifications.$id")
 "$build/bin/order-status-service" run --db "$oss_db" --amqp "$OSS_TEST_AMQP_URL" --http "127.0.0.1:$port" \
   --tokens "$work/tokens.json" "${names[@]}" --notifications-exchange "orders.notifications.$id" --early-retry-delays 10m \
   >"$work/service.log" 2>&1 &

@@ -156,6 +156,11 @@ class Api : public Pipeline {
   void TearDown() override {
     std::error_code ignored;  // already gone is fine
     std::filesystem::remove(tokens_path_, ignored);
+    // Stopped before the topology is removed: a running service would declare it again.
+    service_.reset();
+    relay_crm_.reset();
+    relay_mes_.reset();
+    Pipeline::TearDown();
   }
 
   static void write_file(const std::string& path, const std::string& text) {

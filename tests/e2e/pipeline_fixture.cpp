@@ -1,5 +1,9 @@
 #include "pipeline_fixture.hpp"
 
+#include <iostream>
+
+#include "oss/amqp/connection.hpp"
+
 namespace oss::e2e {
 
 using namespace std::chrono_literals;
@@ -14,6 +18,7 @@ void Pipeline::SetUp() {
   queue_ = "order-status-service.events." + id;
   dlq_ = "order-status-service.dlq." + id;
   notifications_ = "orders.notifications." + id;
+  notifications_tail_ = "order-status-service.notifications." + id;
   for (const auto& db : {crm_, mes_}) {
     testing::Process install(testing::bin("outbox-relay"), {"install", "--db", db});
     ASSERT_EQ(install.wait(30s), 0) << install.log();
@@ -23,12 +28,37 @@ void Pipeline::SetUp() {
   http_port_ = testing::free_port();
 }
 
-void Pipeline::TearDown() {}
+void Pipeline::TearDown() {
+  // Servers may outlive the test (a developer's long-lived ones; CI discards its own): remove
+  // the broker topology the service declared and the three databases. Kept after a failure,
+  // for a look at what the test left.
+  if (HasFailure()) return;
+  try {
+    amqp::ConnectionOptions o;
+    o.url = amqp_;
+    amqp::Connection c(o);
+    // The delay queues the service declares (consumer::Topology's tiers).
+    for (const char* tier : {"1s", "5s", "30s", "120s"}) c.delete_queue(queue_ + ".retry." + tier);
+    for (const auto& q : {queue_, dlq_, notifications_tail_}) c.delete_queue(q);
+    for (const auto& x : {exchange_, notifications_}) c.delete_exchange(x);
+  } catch (const std::exception& e) {
+    // Best effort: the names are unique to this test.
+    std::cerr << "[pipeline] broker cleanup: " << e.what() << "\n";
+  }
+  for (const auto& db : {crm_, mes_, oss_}) {
+    try {
+      testing::drop_database(db);
+    } catch (const std::exception&) {
+      // Best effort, as above.
+    }
+  }
+}
 
 std::unique_ptr<testing::Process> Pipeline::start_service(std::uint16_t port, const std::vector<std::string>& extra) {
   std::vector<std::string> args{"run",     "--db",          oss_,   "--amqp", amqp_, "--http",
                                 "127.0.0.1:" + std::to_string(port), "--exchange", exchange_, "--queue", queue_,
-                                "--dlq",   dlq_,            "--notifications-exchange", notifications_};
+                                "--dlq",   dlq_,            "--notifications-exchange", notifications_,
+                                "--notifications-tail", notifications_tail_};
   args.insert(args.end(), extra.begin(), extra.end());
   return std::make_unique<testing::Process>(testing::bin("order-status-service"), args);
 }

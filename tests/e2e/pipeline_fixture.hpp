@@ -31,7 +31,7 @@ class Pipeline : public ::testing::Test {
   std::string emit_sql(const std::string& source, const std::string& order_id, const std::string& status);
 
   std::string crm_, mes_, oss_, amqp_;
-  std::string exchange_, queue_, dlq_, notifications_;
+  std::string exchange_, queue_, dlq_, notifications_, notifications_tail_;
   std::uint16_t http_port_ = 0;
 };
 

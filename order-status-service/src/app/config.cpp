@@ -29,6 +29,8 @@ std::vector<core::FlagSpec> run_flags() {
       {"queue", "OSS_EVENTS_QUEUE", "queue the service consumes", "order-status-service.events"},
       {"dlq", "OSS_DLQ", "dead-letter queue", "order-status-service.dlq"},
       {"notifications-exchange", "OSS_NOTIFICATIONS_EXCHANGE", "exchange the service emits to", "orders.notifications"},
+      {"notifications-tail", "OSS_NOTIFICATIONS_TAIL", "quorum queue bound to every notification that keeps the latest ones for inspection (and makes them routable before any subscriber exists); one per deployment sharing a broker", "order-status-service.notifications"},
+      {"notifications-tail-max", "OSS_NOTIFICATIONS_TAIL_MAX", "notifications the tail queue keeps, the oldest dropped (RabbitMQ refuses a different value for an existing queue: delete it first)", "100000"},
       {"batch-size", "OSS_BATCH_SIZE", "messages per database transaction", "500"},
       {"prefetch", "OSS_PREFETCH", "unacked messages in flight per consumer thread", "1000"},
       {"early-retries", "OSS_EARLY_RETRIES", "retries of a parked early event through the queue (see --early-retry-delays) before it is dead-lettered", "8"},
@@ -65,6 +67,8 @@ ServiceConfig parse_run_config(const core::FlagValues& f) {
   c.consumer.topology.events_queue = f.get("queue");
   c.consumer.topology.dlq = f.get("dlq");
   c.consumer.topology.notifications_exchange = f.get("notifications-exchange");
+  c.consumer.topology.notifications_tail = f.get("notifications-tail");
+  c.consumer.topology.notifications_tail_max = f.get_int("notifications-tail-max", 1, 100'000'000);
   c.consumer.batch_max = static_cast<std::size_t>(f.get_int("batch-size", 1, 5000));
   c.consumer.prefetch = static_cast<std::uint16_t>(f.get_int("prefetch", 1, 65535));
   c.consumer.max_early_retries = static_cast<int>(f.get_int("early-retries", 0, 100));
@@ -99,7 +103,7 @@ ServiceConfig parse_run_config(const core::FlagValues& f) {
   } catch (const std::exception& e) {
     throw core::UsageError(std::string("--scan-interval: ") + e.what());
   }
-  for (const auto* name : {"exchange", "queue", "dlq", "notifications-exchange"})
+  for (const auto* name : {"exchange", "queue", "dlq", "notifications-exchange", "notifications-tail"})
     if (f.get(name).empty()) throw core::UsageError(std::string("--") + name + ": must not be empty");
   return c;
 }

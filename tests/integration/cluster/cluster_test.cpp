@@ -182,7 +182,8 @@ TEST_F(RabbitCluster, NodeKilledUnderLoadAndBroughtBackNothingLostNothingTwice) 
         std::vector<std::string>{"run", "--db", oss, "--amqp", urls, "--http",
                                  "127.0.0.1:" + std::to_string(port), "--exchange", exchange,
                                  "--queue", queue, "--dlq", "order-status-service.dlq." + id,
-                                 "--notifications-exchange", "orders.notifications." + id}));
+                                 "--notifications-exchange", "orders.notifications." + id,
+                                 "--notifications-tail", "order-status-service.notifications." + id}));
   for (auto port : service_ports)
     ASSERT_TRUE(testing::wait_until(
         [&] { return testing::http("GET", port, "/readyz").status == 200; }, 60s))

@@ -332,7 +332,8 @@ TEST_F(Sla, RunningServiceAndCronPassesTogetherAndStuckAgreesWithTheApi) {
       testing::bin("order-status-service"),
       {"run", "--db", db_, "--amqp", testing::amqp_url(), "--http", "127.0.0.1:" + std::to_string(port), "--exchange",
        "orders.events." + id, "--queue", "order-status-service.events." + id, "--dlq", "order-status-service.dlq." + id,
-       "--notifications-exchange", "orders.notifications." + id, "--scan-interval", "200ms"});
+       "--notifications-exchange", "orders.notifications." + id, "--notifications-tail",
+       "order-status-service.notifications." + id, "--scan-interval", "200ms"});
   std::vector<std::unique_ptr<testing::Process>> passes;
   passes.reserve(3);
   for (int i = 0; i < 3; ++i) passes.push_back(start_escalate(core::SystemClock().now()));

@@ -1,5 +1,6 @@
 #include "oss/testing/support.hpp"
 
+#include <stdexcept>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
@@ -74,6 +75,16 @@ std::string fresh_database(const std::string& prefix) {
   pqxx::nontransaction tx(c);
   tx.exec("CREATE DATABASE " + name);
   return pg_base_url() + "/" + name;
+}
+
+void drop_database(const std::string& url) {
+  const auto slash = url.rfind('/');
+  const std::string name = url.substr(slash + 1);
+  if (slash == std::string::npos || name.empty() || url.substr(0, slash) != pg_base_url())
+    throw std::invalid_argument("drop_database: not a database of the test server: " + url);
+  pqxx::connection c(pg_base_url() + "/postgres");
+  pqxx::nontransaction tx(c);
+  tx.exec("DROP DATABASE IF EXISTS " + tx.quote_name(name) + " WITH (FORCE)");
 }
 
 std::string sql_scalar(const std::string& url, const std::string& sql) {

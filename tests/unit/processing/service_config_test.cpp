@@ -33,6 +33,18 @@ std::string usage_error(std::vector<std::string> extra) {
   return "";
 }
 
+TEST(ServiceConfig, NotificationsTailDefaultsToTheDocumentedQueueAndIsConfigurable) {
+  const auto d = parse({});
+  EXPECT_EQ(d.consumer.topology.notifications_tail, "order-status-service.notifications");
+  EXPECT_EQ(d.consumer.topology.notifications_tail_max, 100'000);
+  const auto c = parse({"--notifications-tail", "oss.staging.notifications", "--notifications-tail-max", "500"});
+  EXPECT_EQ(c.consumer.topology.notifications_tail, "oss.staging.notifications");
+  EXPECT_EQ(c.consumer.topology.notifications_tail_max, 500);
+  EXPECT_EQ(parse({}, {{"OSS_NOTIFICATIONS_TAIL", "t2"}}).consumer.topology.notifications_tail, "t2");
+  EXPECT_THAT(usage_error({"--notifications-tail", ""}), HasSubstr("--notifications-tail: must not be empty"));
+  EXPECT_THAT(usage_error({"--notifications-tail-max", "0"}), HasSubstr("--notifications-tail-max"));
+}
+
 TEST(ServiceConfig, EarlyRetryDelaysDefaultToTheFormerDelayTiers) {
   const auto c = parse({});
   EXPECT_THAT(c.consumer.early_retry_delays, ElementsAre(1s, 5s, 30s, 120s));

@@ -22,6 +22,8 @@ bool servers(const std::string& action);
 std::string unique_name(const std::string& prefix);
 /// Creates an empty database and returns its URL.
 std::string fresh_database(const std::string& prefix);
+/// Drops a database made by fresh_database (its URL), closing any connection left to it.
+void drop_database(const std::string& url);
 /// Runs SQL on a database and returns the first column of the first row (or "" if none).
 std::string sql_scalar(const std::string& url, const std::string& sql);
 void sql_exec(const std::string& url, const std::string& sql);
