@@ -48,8 +48,8 @@ void Pipeline::TearDown() {
   for (const auto& db : {crm_, mes_, oss_}) {
     try {
       testing::drop_database(db);
-    } catch (const std::exception&) {
-      // Best effort, as above.
+    } catch (const std::exception& e) {
+      std::cerr << "[pipeline] dropping " << db << ": " << e.what() << "\n";  // best effort, as above
     }
   }
 }
