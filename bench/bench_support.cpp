@@ -27,14 +27,13 @@
 #include <iostream>
 #include <limits>
 #include <mutex>
-#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <system_error>
 #include <thread>
+#include <tuple>
 
 #include "oss/core/ports.hpp"
-#include <tuple>
 
 namespace bench {
 

@@ -30,14 +30,14 @@ std::string epoch_us(const std::string& column) {
 // sources' last sequences ('s': order, source, sequence) and the events already processed
 // ('p': event id, outcome). $1: the orders, $2: the event ids.
 constexpr const char* kBatchStateStatement = "oss_batch_state";
-constexpr const char* kBatchStateSql =
-    "SELECT 'o'::text AS kind, order_id AS a, status AS b, "
-    "       (extract(epoch from status_entered_at) * 1000000)::bigint AS n1, version AS n2 "
-    "FROM oss.orders WHERE order_id = ANY($1::text[]) "
-    "UNION ALL "
-    "SELECT 's', order_id, source, last_sequence, NULL FROM oss.order_sources WHERE order_id = ANY($1::text[]) "
-    "UNION ALL "
-    "SELECT 'p', event_id::text, outcome, NULL, NULL FROM oss.processed_events WHERE event_id = ANY($2::uuid[])";
+std::string batch_state_sql() {
+  return "SELECT 'o'::text AS kind, order_id AS a, status AS b, " + epoch_us("status_entered_at") +
+         " AS n1, version AS n2 FROM oss.orders WHERE order_id = ANY($1::text[]) "
+         "UNION ALL "
+         "SELECT 's', order_id, source, last_sequence, NULL FROM oss.order_sources WHERE order_id = ANY($1::text[]) "
+         "UNION ALL "
+         "SELECT 'p', event_id::text, outcome, NULL, NULL FROM oss.processed_events WHERE event_id = ANY($2::uuid[])";
+}
 
 }  // namespace
 
@@ -52,7 +52,7 @@ std::chrono::milliseconds PgOrderStore::park_delay(int attempt) const {
 pqxx::connection& PgOrderStore::conn() {
   if (!conn_ || !conn_->is_open()) {
     conn_ = pg::connect(options_);
-    conn_->prepare(kBatchStateStatement, kBatchStateSql);
+    conn_->prepare(kBatchStateStatement, batch_state_sql());
   }
   return *conn_;
 }

@@ -1,6 +1,5 @@
 #include "oss/testing/support.hpp"
 
-#include <stdexcept>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
@@ -12,11 +11,10 @@
 #include <fstream>
 #include <gtest/gtest.h>
 #include <pqxx/pqxx>
-#include <mutex>
 #include <random>
-#include <set>
 #include <sys/prctl.h>
 #include <sstream>
+#include <stdexcept>
 #include <sys/wait.h>
 #include <system_error>
 #include <thread>
