@@ -103,7 +103,8 @@ known = {
   "outbox_relay_republished_after_fault_total",
   "oss_events_total", "oss_dead_letters_total", "oss_event_end_to_end_seconds", "oss_batch_processing_seconds",
   "oss_batch_size", "oss_broker_connected", "oss_database_retries_total", "oss_broker_errors_total",
-  "oss_early_parked_total", "oss_early_unparked_total", "oss_early_retries_total", "oss_early_sweep_failures_total",
+  "oss_early_parked_total", "oss_early_unparked_total", "oss_early_retries_total", "oss_early_retries_in_place_total",
+  "oss_early_sweep_failures_total",
   "oss_early_parked", "oss_early_parked_oldest_seconds",
   # forthcoming (CONTRACT-level; see docs/configuration.md "Metrics")
   "oss_escalations_open", "oss_orders_due", "oss_sla_scan_seconds", "oss_http_requests_total",

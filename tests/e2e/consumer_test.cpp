@@ -2,6 +2,8 @@
 // several instances with a crash, a database outage, DLQ replay.
 #include <algorithm>
 #include <csignal>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <pqxx/pqxx>
 #include <random>
@@ -440,7 +442,7 @@ TEST_F(Consumer, AParkedEventThatBecomesInvalidIsDeadLetteredFromTheQueueWithIts
   EXPECT_EQ(d->message_id, uuid(1));
 }
 
-TEST_F(Consumer, AParkedEventGoesBackThroughTheQueueWithBackoffAndKeepsItsFirstArrivalTime) {
+TEST_F(Consumer, AParkedEventWhoseOrderNeverComesIsRetriedInPlaceThenDeadLetteredFromTheQueue) {
   auto service = start_service(http_port_, {"--early-retry-delays", "500ms,1s", "--early-retries", "3"});
   ASSERT_TRUE(wait_ready(http_port_)) << service->log();
   publish({uuid(1), "mes", "PB-1", "PRICE_CALCULATED", 1});  // its order is never created
@@ -449,10 +451,15 @@ TEST_F(Consumer, AParkedEventGoesBackThroughTheQueueWithBackoffAndKeepsItsFirstA
     return sql_scalar(oss_, "SELECT coalesce((SELECT " + column + " FROM oss.early_events), 'none')");
   };
   ASSERT_TRUE(testing::wait_until([&] { return row("attempt::text") == "0"; }, 30s)) << service->log();
+  EXPECT_EQ(row("decided_version::text"), "0") << "decided while the order did not exist";
   const auto first_parked = row("parked_at::text");
+  // Nothing about the order changes, so its retries 1 and 2 are counted in place, with the
+  // backoff (500 ms, then 1 s), and it never leaves the park.
   ASSERT_TRUE(testing::wait_until([&] { return row("attempt::text") == "2"; }, 30s)) << service->log();
-  EXPECT_EQ(row("parked_at::text"), first_parked) << "re-parked events keep their first arrival time";
+  EXPECT_EQ(row("parked_at::text"), first_parked);
   EXPECT_EQ(row("(next_retry_at - clock_timestamp() <= interval '1 second')::text"), "true");
+  EXPECT_EQ(testing::metric(testing::http("GET", http_port_, "/metrics").body, "oss_early_retries_total"), 0);
+  // The last retry goes through the queue, where the normal path dead-letters it.
   ASSERT_TRUE(testing::wait_until(
       [&] { return count(oss_, "SELECT count(*) FROM oss.dead_letters WHERE reason = 'retries_exhausted'") == 1; }, 30s))
       << service->log();
@@ -460,8 +467,74 @@ TEST_F(Consumer, AParkedEventGoesBackThroughTheQueueWithBackoffAndKeepsItsFirstA
   EXPECT_EQ(sql_scalar(oss_, "SELECT error FROM oss.dead_letters"),
             "still early after 3 retries: order unknown; waiting for its creation before applying PRICE_CALCULATED from mes");
   ASSERT_TRUE(testing::wait_until(
-      [&] { return testing::metric(testing::http("GET", http_port_, "/metrics").body, "oss_early_retries_total") == 3; },
+      [&] { return testing::metric(testing::http("GET", http_port_, "/metrics").body, "oss_early_retries_total") == 1; },
       30s));
+  EXPECT_EQ(testing::metric(testing::http("GET", http_port_, "/metrics").body, "oss_early_retries_in_place_total"), 2);
+}
+
+TEST_F(Consumer, AParkedEventIsRetriedInPlaceUntilAnOperatorMovesItsOrderThenThroughTheQueue) {
+  // Corrections need an operator's token.
+  const std::string token = "operator-test-token-5e1d";
+  const auto tokens = std::filesystem::temp_directory_path() / (testing::unique_name("tokens") + ".json");
+  std::ofstream(tokens) << nlohmann::json::array({{{"name", "ops-test"}, {"role", "operator"},
+                                                   {"sha256", sql_scalar(oss_, "SELECT encode(sha256('" + token + "'), 'hex')")}}})
+                               .dump();
+  struct Remove {
+    std::filesystem::path p;
+    ~Remove() {
+      std::error_code ignored;
+      std::filesystem::remove(p, ignored);
+    }
+  } remove_tokens{tokens};
+  auto service = start_service(http_port_, {"--early-retry-delays", "300ms,1s", "--early-retries", "40", "--tokens",
+                                            tokens.string()});
+  ASSERT_TRUE(wait_ready(http_port_)) << service->log();
+  const auto row = [&](const std::string& column) {
+    return sql_scalar(oss_, "SELECT coalesce((SELECT " + column + " FROM oss.early_events), 'none')");
+  };
+  const auto metric = [&](const std::string& name) {
+    return testing::metric(testing::http("GET", http_port_, "/metrics").body, name);
+  };
+  const auto correct = [&](const std::string& status) {
+    const auto r = testing::http("POST", http_port_, "/v1/orders/PO-1/status",
+                                 nlohmann::json{{"status", status}, {"reason", "price agreed by phone"}}.dump(),
+                                 {{"Authorization", "Bearer " + token}});
+    ASSERT_EQ(r.status, 200) << r.body;
+  };
+  publish({uuid(1), "crm", "PO-1", "SUBMITTED", 1});
+  // MANUFACTURING_STARTED is three steps ahead of SUBMITTED: early, decided against version 1.
+  publish({uuid(2), "mes", "PO-1", "MANUFACTURING_STARTED", 1});
+  confirm();
+  ASSERT_TRUE(testing::wait_until([&] { return row("attempt::text") == "2"; }, 30s)) << service->log();
+  EXPECT_EQ(row("decided_version::text"), "1");
+  const auto first_parked = row("parked_at::text");
+  EXPECT_EQ(metric("oss_early_retries_total"), 0) << "the order did not change: no trip through the queue";
+  EXPECT_GE(metric("oss_early_retries_in_place_total"), 2);
+
+  // An operator moves the order on (version 2), which unparks nothing by itself. The next retry
+  // goes through the queue; still early, the event is parked again against version 2, with its
+  // first arrival time, and retried in place again.
+  correct("PRICE_CALCULATED");
+  ASSERT_TRUE(testing::wait_until([&] { return metric("oss_early_retries_total") == 1; }, 30s)) << service->log();
+  ASSERT_TRUE(testing::wait_until([&] { return row("decided_version::text") == "2"; }, 30s)) << service->log();
+  EXPECT_EQ(row("parked_at::text"), first_parked) << "re-parked events keep their first arrival time";
+  const double in_place = metric("oss_early_retries_in_place_total");
+  ASSERT_TRUE(testing::wait_until([&] { return metric("oss_early_retries_in_place_total") > in_place; }, 30s));
+  EXPECT_EQ(metric("oss_early_retries_total"), 1);
+
+  // The step in between: now the parked event applies at its next retry, through the queue.
+  correct("PRICE_CONFIRMED");
+  ASSERT_TRUE(testing::wait_until(
+      [&] { return sql_scalar(oss_, "SELECT status FROM oss.orders WHERE order_id = 'PO-1'") == "MANUFACTURING_STARTED"; },
+      30s))
+      << service->log();
+  EXPECT_EQ(row("event_id::text"), "none");
+  EXPECT_EQ(metric("oss_early_retries_total"), 2);
+  EXPECT_EQ(count(oss_, "SELECT count(*) FROM oss.status_history WHERE order_id = 'PO-1'"), 4);
+  EXPECT_EQ(sql_scalar(oss_, "SELECT event_id::text FROM oss.status_history WHERE to_status = 'MANUFACTURING_STARTED'"),
+            uuid(2));
+  EXPECT_EQ(count(oss_, "SELECT count(*) FROM oss.dead_letters"), 0);
+  EXPECT_EQ(metric("oss_events_total{outcome=\"applied\"}"), 2);
 }
 
 TEST_F(Consumer, ReconcileFindsEventsLostOnTheWayAndNoneWhenAllArrived) {

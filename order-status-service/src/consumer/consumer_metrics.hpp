@@ -23,6 +23,10 @@ class ConsumerMetrics {
                                "Early events parked in oss.early_events until their predecessor is applied")),
         early_retries(r.counter("oss_early_retries_total",
                                 "Parked early events sent back through the events queue by the sweeper (backoff)")),
+        early_retries_in_place(r.counter(
+            "oss_early_retries_in_place_total",
+            "Retries of parked early events done in place: their order had not changed since they were decided, "
+            "so they stayed parked with the next delay instead of going through the queue")),
         sweep_failures(r.counter("oss_early_sweep_failures_total",
                                  "Sweeper passes that failed (database or broker trouble; retried)")) {
     for (const char* o : {"applied", "ignored", "stale", "duplicate"}) unparked(o, 0);
@@ -57,6 +61,7 @@ class ConsumerMetrics {
   metrics::Counter& broker_errors;
   metrics::Counter& early_parked;
   metrics::Counter& early_retries;
+  metrics::Counter& early_retries_in_place;
   metrics::Counter& sweep_failures;
 };
 

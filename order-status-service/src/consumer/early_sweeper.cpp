@@ -1,5 +1,6 @@
 #include "consumer/early_sweeper.hpp"
 
+#include <stdexcept>
 #include <thread>
 
 #include "oss/core/backoff.hpp"
@@ -10,23 +11,68 @@
 namespace oss::consumer {
 
 EarlySweeper::EarlySweeper(pg::ConnectOptions db, amqp::ConnectionOptions broker, Topology topology,
-                           ConsumerMetrics& metrics, std::chrono::milliseconds interval, std::size_t batch_max)
+                           ConsumerMetrics& metrics, std::chrono::milliseconds interval,
+                           std::vector<std::chrono::milliseconds> retry_delays, int max_attempts, std::size_t batch_max)
     : db_(std::move(db)),
       broker_(std::move(broker)),
       topology_(std::move(topology)),
       metrics_(metrics),
       interval_(interval),
+      retry_delays_(std::move(retry_delays)),
+      max_attempts_(max_attempts),
       batch_max_(batch_max) {
+  if (retry_delays_.empty()) throw std::invalid_argument("early-event sweeper: retry delays must not be empty");
   broker_.connection_name += "-early-sweeper";
 }
 
-std::size_t EarlySweeper::sweep_once(pqxx::connection& db, amqp::Connection& broker) {
+namespace {
+// A due row that only needs its retry counted: its order still has the version it was decided
+// against (0: no order yet), and this is not its last retry. $1 = max attempts.
+constexpr const char* kUnchanged =
+    "(e.decided_version = coalesce(o.version, 0) AND e.attempt + 1 < $1)";
+}  // namespace
+
+void EarlySweeper::forget_decided_versions(pqxx::connection& db) {
+  pqxx::nontransaction tx(db);
+  tx.exec("UPDATE oss.early_events SET decided_version = NULL WHERE decided_version IS NOT NULL");
+}
+
+std::size_t EarlySweeper::retry_in_place(pqxx::connection& db) {
+  std::vector<std::int64_t> delays_ms;
+  for (const auto d : retry_delays_) delays_ms.push_back(d.count());
+  // Retry n + 1 waits retry_delays[min(n + 1, size - 1)] (0-based), as its re-park after a trip
+  // through the queue would (PgOrderStore::park_delay). An operator's transition committed
+  // between this read and the update leaves the event for its next retry, which then goes
+  // through the queue: a delay, never a wrong decision.
+  pqxx::work tx(db);
+  const auto r = tx.exec_params(
+      std::string("WITH due AS ("
+                  "  SELECT e.event_id FROM oss.early_events e LEFT JOIN oss.orders o ON o.order_id = e.order_id "
+                  "  WHERE e.next_retry_at <= clock_timestamp() AND ") +
+          kUnchanged +
+          "  ORDER BY e.next_retry_at LIMIT $2 FOR UPDATE OF e SKIP LOCKED) "
+          "UPDATE oss.early_events e SET attempt = e.attempt + 1, "
+          "  next_retry_at = clock_timestamp() + "
+          "    ($3::bigint[])[least(e.attempt + 2, cardinality($3::bigint[]))] * interval '1 millisecond' "
+          "FROM due WHERE e.event_id = due.event_id",
+      max_attempts_, static_cast<std::int64_t>(batch_max_), pg::array_literal(delays_ms));
+  tx.commit();
+  const auto n = static_cast<std::size_t>(r.affected_rows());
+  metrics_.early_retries_in_place.inc(static_cast<double>(n));
+  return n;
+}
+
+std::size_t EarlySweeper::send_back(pqxx::connection& db, amqp::Connection& broker) {
   pqxx::work tx(db);
   const auto rows = tx.exec_params(
-      "SELECT event_id::text, body, routing_key, message_id, attempt, replay, "
-      "       (extract(epoch from parked_at) * 1000000)::bigint FROM oss.early_events "
-      "WHERE next_retry_at <= clock_timestamp() ORDER BY next_retry_at LIMIT $1 FOR UPDATE SKIP LOCKED",
-      static_cast<std::int64_t>(batch_max_));
+      std::string("SELECT e.event_id::text, e.body, e.routing_key, e.message_id, e.attempt, e.replay, "
+                  "       (extract(epoch from e.parked_at) * 1000000)::bigint "
+                  "FROM oss.early_events e LEFT JOIN oss.orders o ON o.order_id = e.order_id "
+                  "WHERE e.next_retry_at <= clock_timestamp() AND NOT coalesce(") +
+          kUnchanged +
+          ", false) "
+          "ORDER BY e.next_retry_at LIMIT $2 FOR UPDATE OF e SKIP LOCKED",
+      max_attempts_, static_cast<std::int64_t>(batch_max_));
   if (rows.empty()) return 0;
   std::vector<std::string> ids;
   std::uint64_t last_tag = 0;
@@ -58,6 +104,13 @@ std::size_t EarlySweeper::sweep_once(pqxx::connection& db, amqp::Connection& bro
   return ids.size();
 }
 
+EarlySweeper::Pass EarlySweeper::sweep_once(pqxx::connection& db, amqp::Connection& broker) {
+  Pass p;
+  p.in_place = retry_in_place(db);
+  p.sent = send_back(db, broker);
+  return p;
+}
+
 void EarlySweeper::run(const std::atomic<bool>& stop) {
   auto log = core::logger("early-sweeper");
   core::Backoff backoff(std::chrono::milliseconds(200), std::chrono::seconds(10));
@@ -76,17 +129,24 @@ void EarlySweeper::run(const std::atomic<bool>& stop) {
       std::this_thread::sleep_for(std::min(d, std::chrono::milliseconds(50)));
     }
   };
+  bool versions_forgotten = false;
   while (!stop.load()) {
-    std::size_t sent = 0;
+    Pass pass;
     try {
       if (!db || !db->is_open()) db = pg::connect(db_);
+      if (!versions_forgotten) {
+        forget_decided_versions(*db);  // once per start, before any retry in place
+        versions_forgotten = true;
+      }
       if (!broker) {
         broker = std::make_unique<amqp::Connection>(broker_);
         broker->enable_confirms();
       }
-      sent = sweep_once(*db, *broker);
+      pass = sweep_once(*db, *broker);
       backoff.reset();
-      if (sent > 0) log->info("msg=\"parked early events sent back to the queue\" count={}", sent);
+      if (pass.sent > 0) log->info("msg=\"parked early events sent back to the queue\" count={}", pass.sent);
+      if (pass.in_place > 0)
+        log->debug("msg=\"parked early events retried in place (their orders unchanged)\" count={}", pass.in_place);
     } catch (const amqp::Error& e) {
       broker.reset();
       metrics_.sweep_failures.inc();
@@ -103,7 +163,7 @@ void EarlySweeper::run(const std::atomic<bool>& stop) {
       pause(delay);
       continue;
     }
-    if (sent < batch_max_) pause(interval_);  // a full pass: more may be due at once
+    if (pass.sent < batch_max_ && pass.in_place < batch_max_) pause(interval_);  // a full pass: more may be due
   }
 }
 

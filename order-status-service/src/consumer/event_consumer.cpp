@@ -92,7 +92,8 @@ void EventConsumer::run(const std::atomic<bool>& stop) {
   for (int i = 0; i < options_.workers; ++i) workers.push_back(std::make_unique<Worker>(i, db_, options_.early_retry_delays));
   std::vector<std::thread> threads;
   // Parked early events whose predecessor has not come: back through the queue when due.
-  EarlySweeper sweeper(db_, options_.connection, options_.topology, metrics_, options_.sweep_interval);
+  EarlySweeper sweeper(db_, options_.connection, options_.topology, metrics_, options_.sweep_interval,
+                       options_.early_retry_delays, options_.max_early_retries);
   threads.emplace_back([&] { sweeper.run(stop); });
   for (int i = 1; i < options_.workers; ++i) threads.emplace_back([&, i] { worker_run(*workers[static_cast<std::size_t>(i)], stop); });
   worker_run(*workers[0], stop);

@@ -240,7 +240,13 @@ BatchPlan plan_batch(const domain::Workflow& workflow, const std::vector<Inbound
     plan.processed.push_back({env.event_id, env.aggregate_id, env.source, env.event_type, "dead_lettered", env.sequence});
     plan.dead_letters.push_back(std::move(d));
   }
-  // Parking: what is still early waits in the database next to its order (docs/adr/0004).
+  // Parking: what is still early waits in the database next to its order (docs/adr/0004),
+  // with the order version it was decided against.
+  const auto version_after = [&](const std::string& order_id) -> std::int64_t {
+    if (const auto it = plan.orders.find(order_id); it != plan.orders.end()) return it->second.state.version;
+    if (const auto it = state.orders.find(order_id); it != state.orders.end()) return it->second.version;
+    return 0;
+  };
   std::set<std::string> parking;
   for (std::size_t i = 0; i < batch.size(); ++i) {
     const auto* env = std::get_if<domain::Envelope>(&batch[i].parsed);
@@ -249,8 +255,11 @@ BatchPlan plan_batch(const domain::Workflow& workflow, const std::vector<Inbound
     if (batch[i].parked) {
       if (!early_now) plan.to_unpark.push_back(env->event_id);
       else if (results[i].recheck) plan.to_recheck.push_back(env->event_id);
+      else if (plan.orders.count(env->aggregate_id) != 0)
+        plan.to_refresh.emplace_back(env->event_id, version_after(env->aggregate_id));
     } else if (early_now && parking.insert(env->event_id).second) {
       plan.to_park.push_back(i);
+      plan.to_park_versions.push_back(version_after(env->aggregate_id));
     }
   }
   plan.results = std::move(results);

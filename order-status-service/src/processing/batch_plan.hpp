@@ -3,10 +3,12 @@
 /// for the batch's orders, say what happens to each message and which rows to write. The
 /// store loads the inputs and writes the plan in one transaction; the consumer acks, retries
 /// or dead-letters according to the per-message results.
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -91,6 +93,14 @@ struct BatchPlan {
   std::vector<std::size_t> to_park;
   std::vector<std::string> to_unpark;
   std::vector<std::string> to_recheck;
+  /// The order version each event in to_park was decided against (same positions; 0: the order
+  /// does not exist yet). The sweeper retries a parked event in place, without a trip through
+  /// the queue, while its order's version is still this one (nothing that could decide it
+  /// differently has happened; schema/service/004_early_recheck.sql).
+  std::vector<std::int64_t> to_park_versions;
+  /// Parked events decided again by this batch and still early while their order changed:
+  /// (event id, the order's new version), so that their next retry can still be done in place.
+  std::vector<std::pair<std::string, std::int64_t>> to_refresh;
   std::size_t parked_loaded = 0;  // parked events the store added after the batch's items
 };
 

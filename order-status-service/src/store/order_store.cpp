@@ -135,12 +135,14 @@ processing::BatchPlan PgOrderStore::apply(const domain::Workflow& workflow,
 
     if (!plan.to_park.empty()) {
       std::vector<std::string> ids, orders, sources, types, bodies, keys, message_ids, waiting;
-      std::vector<std::int64_t> seqs, delays_ms;
+      std::vector<std::int64_t> seqs, delays_ms, versions;
       std::vector<int> attempts;
       std::vector<std::string> replays;
       std::vector<std::optional<std::string>> since;
-      for (const auto i : plan.to_park) {
+      for (std::size_t k = 0; k < plan.to_park.size(); ++k) {
+        const auto i = plan.to_park[k];
         const auto& in = all[i];
+        versions.push_back(plan.to_park_versions.at(k));
         const auto& env = std::get<domain::Envelope>(in.parsed);
         ids.push_back(env.event_id);
         orders.push_back(env.aggregate_id);
@@ -159,22 +161,40 @@ processing::BatchPlan PgOrderStore::apply(const domain::Workflow& workflow,
       // A redelivery of an event parked already keeps the first row.
       writes.add(
           "INSERT INTO oss.early_events (event_id, order_id, source, sequence, event_type, body, routing_key, "
-          "  message_id, attempt, replay, waiting_for, next_retry_at, parked_at) "
+          "  message_id, attempt, replay, waiting_for, next_retry_at, parked_at, decided_version) "
           "SELECT ev, o, src, sq, ty, b, rk, mi, at, rp, wf, clock_timestamp() + d * interval '1 millisecond', "
-          "       coalesce(timestamptz 'epoch' + ps * interval '1 microsecond', clock_timestamp()) "
+          "       coalesce(timestamptz 'epoch' + ps * interval '1 microsecond', clock_timestamp()), dv "
           "FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], "
-          "            $8::text[], $9::integer[], $10::boolean[], $11::text[], $12::bigint[], $13::bigint[]) "
-          "     AS u(ev, o, src, sq, ty, b, rk, mi, at, rp, wf, d, ps) "
+          "            $8::text[], $9::integer[], $10::boolean[], $11::text[], $12::bigint[], $13::bigint[], "
+          "            $14::bigint[]) "
+          "     AS u(ev, o, src, sq, ty, b, rk, mi, at, rp, wf, d, ps, dv) "
           "ON CONFLICT (event_id) DO NOTHING",
           array_literal(ids), array_literal(orders), array_literal(sources), array_literal(seqs), array_literal(types),
           array_literal(bodies), array_literal(keys), array_literal(message_ids), array_literal(attempts),
-          array_literal(replays), array_literal(waiting), array_literal(delays_ms), array_literal(since));
+          array_literal(replays), array_literal(waiting), array_literal(delays_ms), array_literal(since),
+          array_literal(versions));
     }
     if (!plan.to_unpark.empty())
       writes.add("DELETE FROM oss.early_events WHERE event_id = ANY($1::uuid[])", array_literal(plan.to_unpark));
+    // A recheck must go through the queue (where it is dead-lettered with confirms): no retry in
+    // place for it.
     if (!plan.to_recheck.empty())
-      writes.add("UPDATE oss.early_events SET next_retry_at = clock_timestamp() WHERE event_id = ANY($1::uuid[])",
-                     array_literal(plan.to_recheck));
+      writes.add(
+          "UPDATE oss.early_events SET next_retry_at = clock_timestamp(), decided_version = NULL "
+          "WHERE event_id = ANY($1::uuid[])",
+          array_literal(plan.to_recheck));
+    if (!plan.to_refresh.empty()) {
+      std::vector<std::string> ids;
+      std::vector<std::int64_t> versions;
+      for (const auto& [id, version] : plan.to_refresh) {
+        ids.push_back(id);
+        versions.push_back(version);
+      }
+      writes.add(
+          "UPDATE oss.early_events e SET decided_version = u.v "
+          "FROM unnest($1::uuid[], $2::bigint[]) AS u(id, v) WHERE e.event_id = u.id",
+          array_literal(ids), array_literal(versions));
+    }
 
     if (!plan.processed.empty()) {
       std::vector<std::string> ids, orders, sources, types, outcomes;

@@ -97,7 +97,7 @@ std::vector<std::string> processed_outcomes(const BatchPlan& p) {
 
 bool nothing_written(const BatchPlan& p) {
   return p.processed.empty() && p.orders.empty() && p.last_sequences.empty() && p.history.empty() &&
-         p.dead_letters.empty();
+         p.dead_letters.empty() && p.to_refresh.empty();
 }
 
 TEST(PlanBatch, FullLifecycleOfOneOrderInOneBatchChains) {
@@ -774,6 +774,54 @@ TEST(PlanBatchParking, ParkedEventsAreNeverDeadLetteredForExhaustedRetries) {
   const auto q = plan({spent});
   EXPECT_EQ(q.results[0].reason, DeadLetterReason::retries_exhausted);
   EXPECT_THAT(q.to_park, IsEmpty());
+}
+
+// The order version an early event was decided against (schema/service/004_early_recheck.sql):
+// the sweeper retries it in place while its order still has that version.
+TEST(PlanBatchParking, AParkedEventRecordsTheOrderVersionItWasDecidedAgainst) {
+  // No order yet: version 0.
+  const auto p = plan({event({.id = 870, .source = "mes", .order = "ORD-V", .status = "PRICE_CALCULATED"})});
+  EXPECT_THAT(p.to_park, ElementsAre(0u));
+  EXPECT_THAT(p.to_park_versions, ElementsAre(0));
+  // An order at version 2, unchanged by the batch: 2.
+  LoadedState state;
+  state.orders["ORD-V"] = {"PRICE_CALCULATED", t(0), 2};
+  state.last_sequences[{"ORD-V", "crm"}] = 1;
+  state.last_sequences[{"ORD-V", "mes"}] = 1;
+  const auto q = plan({event({.id = 871, .source = "mes", .order = "ORD-V", .sequence = 2, .status = "SHIPPED"})}, state);
+  EXPECT_THAT(outcomes(q), ElementsAre(Outcome::early));
+  EXPECT_THAT(q.to_park_versions, ElementsAre(2));
+  // The batch moves the order on (version 3) and the event is still early: it was decided
+  // against version 3, not the version loaded.
+  const auto r = plan({event({.id = 872, .order = "ORD-V", .sequence = 2, .status = "PRICE_CONFIRMED", .minute = 5}),
+                       event({.id = 873, .source = "mes", .order = "ORD-V", .sequence = 3, .status = "SHIPPED"})},
+                      state);
+  EXPECT_THAT(outcomes(r), ElementsAre(Outcome::applied, Outcome::early));
+  EXPECT_THAT(r.to_park, ElementsAre(1u));
+  EXPECT_THAT(r.to_park_versions, ElementsAre(3));
+}
+
+TEST(PlanBatchParking, AParkedEventStillEarlyGetsTheNewVersionOnlyWhenItsOrderChanged) {
+  LoadedState state;
+  state.orders["ORD-V"] = {"PRICE_CALCULATED", t(0), 2};
+  state.last_sequences[{"ORD-V", "crm"}] = 1;
+  state.last_sequences[{"ORD-V", "mes"}] = 1;
+  // mes#3 SHIPPED waits for mes#2 (a gap). The CRM confirmation moves the order to version 3.
+  const auto waiting = parked({.id = 880, .source = "mes", .order = "ORD-V", .sequence = 3, .status = "SHIPPED"});
+  const auto p = plan({event({.id = 881, .order = "ORD-V", .sequence = 2, .status = "PRICE_CONFIRMED", .minute = 5}), waiting}, state);
+  EXPECT_THAT(outcomes(p), ElementsAre(Outcome::applied, Outcome::early));
+  EXPECT_THAT(p.to_refresh, ElementsAre(Pair(uuid(880), 3)));
+  EXPECT_THAT(p.to_park, IsEmpty());
+  EXPECT_THAT(p.to_unpark, IsEmpty());
+  // Another order's event leaves it as it was: nothing to write for it.
+  const auto q = plan({event({.id = 882, .order = "ORD-OTHER"}), waiting}, state);
+  EXPECT_THAT(outcomes(q), ElementsAre(Outcome::applied, Outcome::early));
+  EXPECT_THAT(q.to_refresh, IsEmpty());
+  // A recheck goes through the queue whatever the version: not refreshed.
+  const auto r = plan({event({.id = 883, .order = "ORD-P", .sequence = 1, .status = "SUBMITTED"}),
+                       parked({.id = 884, .order = "ORD-P", .sequence = 2, .status = "PRICE_CALCULATED"})});
+  EXPECT_THAT(r.to_recheck, ElementsAre(uuid(884)));
+  EXPECT_THAT(r.to_refresh, IsEmpty());
 }
 
 }  // namespace

@@ -1,0 +1,16 @@
+-- order-status-service schema, version 4: a parked early event's retry without a trip through
+-- the queue while nothing about its order has changed (docs/adr/0004, "Retries in place").
+--
+-- An early event's decision depends on its order's status and per-source sequences, and both
+-- change only with the order's version: through a batch that applies an event (which decides
+-- the order's parked events again in the same transaction), or through an operator's or the SLA
+-- engine's transition (which does not). So while the order's version is still the one a parked
+-- event was decided against, deciding it again would park it again: the sweeper then counts the
+-- retry and sets the next one in place, and only sends the event back through the queue once
+-- the order changed, or for its last retry (where it is applied or dead-lettered as
+-- retries_exhausted by the normal path).
+--
+-- decided_version: the order's version when the event was last decided still early (0: the
+-- order did not exist yet); NULL: unknown (rows parked before this version, rechecks, and every
+-- row after a service start, whose workflow may differ), so the next retry goes through the queue.
+ALTER TABLE oss.early_events ADD COLUMN decided_version bigint;
