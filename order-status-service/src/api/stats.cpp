@@ -22,7 +22,8 @@ nlohmann::json dashboard_stats(pqxx::connection& conn, const domain::Workflow& w
       by_status[row[0].as<std::string>()] = n;
       total += n;
     }
-    // Same rule as OrderView::breached (sla_due_at <= now); a range scan of orders_sla_due_idx.
+    // Same rule as OrderView::breached (sla_due_at <= now); a range scan of
+    // orders_sla_due_key_idx (sla_due_at is its leading column).
     const auto now_us = std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count();
     stuck = tx.exec_params("SELECT count(*) FROM oss.orders WHERE sla_due_at IS NOT NULL "
                            "AND sla_due_at <= to_timestamp($1::double precision / 1000000)",
