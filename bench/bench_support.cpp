@@ -324,7 +324,7 @@ double sum_metric(const std::string& text, const std::string& name) {
   return total;
 }
 
-std::optional<double> proc_cpu(pid_t pid, pid_t* ppid_out) {
+std::optional<double> proc_cpu(pid_t pid, pid_t* ppid_out, bool with_reaped) {
   std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
   std::string s;
   if (!std::getline(f, s)) return std::nullopt;
@@ -334,11 +334,14 @@ std::optional<double> proc_cpu(pid_t pid, pid_t* ppid_out) {
   std::vector<std::string> fields;
   std::string x;
   while (in >> x) fields.push_back(x);
-  // fields[0] = state (field 3); utime = field 14, stime = field 15 -> fields[11], fields[12].
-  if (fields.size() < 13) return std::nullopt;
+  // fields[0] = state (field 3); utime = field 14, stime = field 15 -> fields[11], fields[12];
+  // cutime, cstime = fields 16, 17 -> fields[13], fields[14].
+  if (fields.size() < 15) return std::nullopt;
   if (ppid_out) *ppid_out = static_cast<pid_t>(std::stol(fields[1]));
   const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
-  return (std::stod(fields[11]) + std::stod(fields[12])) / ticks;
+  double t = std::stod(fields[11]) + std::stod(fields[12]);
+  if (with_reaped) t += std::stod(fields[13]) + std::stod(fields[14]);
+  return t / ticks;
 }
 
 std::optional<pid_t> read_pid_file(const std::string& path) {
@@ -380,6 +383,10 @@ std::string CpuMeter::finish() {
   std::ostringstream o;
   o << std::fixed << std::setprecision(2);
   for (std::size_t i = 0; i < begin_.cpu.size(); ++i) {
+    if (begin_.cpu[i].first == "postgres") {
+      if (begin_.pg_parent >= 0 && end.pg_parent >= 0) o << "postgres " << postgres_between(begin_, end) / wall << ", ";
+      continue;
+    }
     const double a = begin_.cpu[i].second, b = end.cpu[i].second;
     if (a >= 0 && b >= 0) o << begin_.cpu[i].first << ' ' << (b - a) / wall << ", ";
   }
@@ -388,13 +395,28 @@ std::string CpuMeter::finish() {
   return o.str();
 }
 
+double CpuMeter::postgres_between(const Snap& a, const Snap& b) {
+  // Live children: what they used in between (all of it for one started in between). Exited
+  // children: the postmaster's reaped time grew by all the CPU they ever used, so what they had
+  // used before `a` comes off. (Until 2026-12-08 this summed the live children at each end, so
+  // a backend that exited in between, e.g. the previous step's producers, took all its CPU off
+  // the figure: steady-state PostgreSQL CPU read 0.6-0.8 cores where it was about 1.2.)
+  double t = b.pg_parent - a.pg_parent;
+  for (const auto& [pid, cpu] : b.pg_children) {
+    const auto it = a.pg_children.find(pid);
+    t += cpu - (it != a.pg_children.end() ? it->second : 0.0);
+  }
+  for (const auto& [pid, cpu] : a.pg_children)
+    if (b.pg_children.count(pid) == 0) t -= cpu;
+  return t;
+}
+
 void CpuMeter::snap(Snap& s) {
   for (const auto& [name, pid] : procs_) s.cpu.emplace_back(name, proc_cpu(pid).value_or(-1));
-  double pg = -1;
   if (postmaster_) {
-    // The postmaster and its children (backends, walwriter, checkpointer...). Backends that
-    // exited during the interval are not counted; the benchmark keeps its connections open.
-    pg = proc_cpu(*postmaster_).value_or(0);
+    // The postmaster and its children (backends, walwriter, checkpointer...); see
+    // postgres_between for the children that start or exit in between.
+    s.pg_parent = proc_cpu(*postmaster_, nullptr, /*with_reaped=*/true).value_or(-1);
     namespace fs = std::filesystem;
     std::error_code ec;
     for (fs::directory_iterator it("/proc", ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
@@ -404,10 +426,10 @@ void CpuMeter::snap(Snap& s) {
           err != std::errc() || end != name.data() + name.size())
         continue;  // not a process directory
       pid_t ppid = 0;
-      if (auto c = proc_cpu(pid, &ppid); c && ppid == *postmaster_) pg += *c;
+      if (auto c = proc_cpu(pid, &ppid); c && ppid == *postmaster_) s.pg_children[pid] = *c;
     }
   }
-  s.cpu.emplace_back("postgres", pg);
+  s.cpu.emplace_back("postgres", s.pg_parent);  // placeholder: finish() uses postgres_between
   s.cpu.emplace_back("rabbitmq", beam_ ? proc_cpu(*beam_).value_or(-1) : -1);
   s.cpu.emplace_back("bench", proc_cpu(getpid()).value_or(-1));
   std::tie(s.busy, s.total) = machine_cpu();

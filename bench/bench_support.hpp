@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <pqxx/pqxx>
 #include <string>
@@ -88,7 +89,9 @@ double histogram_quantile(const Histogram& h, double q);
 double sum_metric(const std::string& text, const std::string& name);
 
 /// CPU time (seconds) of one process, from /proc/PID/stat; ppid through `ppid_out`.
-std::optional<double> proc_cpu(pid_t pid, pid_t* ppid_out = nullptr);
+/// CPU seconds of `pid` (utime + stime); with `with_reaped`, also those of its children it has
+/// waited for (cutime + cstime: where an exited PostgreSQL backend's CPU goes).
+std::optional<double> proc_cpu(pid_t pid, pid_t* ppid_out = nullptr, bool with_reaped = false);
 std::optional<pid_t> read_pid_file(const std::string& path);
 /// Machine-wide busy/total jiffies from /proc/stat.
 std::pair<double, double> machine_cpu();
@@ -105,7 +108,13 @@ class CpuMeter {
   struct Snap {
     std::vector<std::pair<std::string, double>> cpu;
     double busy = 0, total = 0;
+    /// PostgreSQL: the postmaster with its reaped children, and each live child (backends,
+    /// walwriter, ...), so that backends starting or exiting between two snapshots count only
+    /// with the CPU they used in between.
+    double pg_parent = -1;
+    std::map<pid_t, double> pg_children;
   };
+  static double postgres_between(const Snap& a, const Snap& b);
   void snap(Snap& s);
   std::vector<std::pair<std::string, pid_t>> procs_;
   std::optional<pid_t> postmaster_, beam_;

@@ -330,6 +330,9 @@ struct PhaseResult {
   /// gauge, docs/adr/0004): not lost, waiting for a predecessor or their next retry.
   std::int64_t delayed_at_end = 0;
   double early = 0, stale = 0, duplicate = 0, dead_lettered = 0;
+  /// Retries of parked early events: trips back through the queue, and retries counted in place
+  /// (NaN from a service without that metric).
+  double retries_queue = 0, retries_in_place = 0;
   double svc_batch_mean = 0, svc_batch_ms = 0, svc_e2e_mean_ms = 0, relay_confirm_mean_ms = 0;
 };
 
@@ -347,6 +350,8 @@ void collect_service_metrics(PhaseResult& r, Pipeline& p) {
   r.stale = labeled_metric(m, "oss_events_total", "outcome=\"stale\"");
   r.duplicate = labeled_metric(m, "oss_events_total", "outcome=\"duplicate\"");
   r.dead_lettered = labeled_metric(m, "oss_events_total", "outcome=\"dead_lettered\"");
+  r.retries_queue = plain_metric(m, "oss_early_retries_total");
+  r.retries_in_place = plain_metric(m, "oss_early_retries_in_place_total");
   const auto bs = parse_histogram(m, "oss_batch_size");
   r.svc_batch_mean = bs.count > 0 ? bs.sum / bs.count : 0;
   r.svc_batch_ms = hist_mean_ms(m, "oss_batch_processing_seconds");
@@ -910,7 +915,13 @@ std::string report(const Options& o, const Results& r) {
          << ", at the end " << fmt_num(static_cast<double>(s.end_in_flight)) << " (outbox unpublished "
          << fmt_num(static_cast<double>(s.end_unpublished)) << ", events queue " << fmt_num(static_cast<double>(s.end_queued))
          << ").\n";
-    md << "  - service: events early (parked until their predecessor) " << fmt_num(p.early) << ", stale " << fmt_num(p.stale)
+    md << "  - service: events early (parked until their predecessor) " << fmt_num(p.early)
+       << (p.retries_queue == p.retries_queue  // not NaN
+               ? " (retries of parked events: " + fmt_num(p.retries_queue) + " through the queue" +
+                     (p.retries_in_place == p.retries_in_place ? ", " + fmt_num(p.retries_in_place) + " in place" : "") +
+                     ")"
+               : "")
+       << ", stale " << fmt_num(p.stale)
        << ", duplicate " << fmt_num(p.duplicate) << ", dead-lettered " << fmt_num(p.dead_lettered) << "; mean batch "
        << fmt_num(p.svc_batch_mean, 1) << " messages, " << fmt_num(p.svc_batch_ms, 1)
        << " ms to decide+commit; oss_event_end_to_end_seconds mean " << fmt_num(p.svc_e2e_mean_ms, 1)
