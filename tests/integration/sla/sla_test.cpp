@@ -5,10 +5,13 @@
 
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "domain/envelope.hpp"
 #include "domain/workflow.hpp"
@@ -35,6 +38,19 @@ class Sla : public ::testing::Test {
     testing::Process migrate(testing::bin("order-status-service"), {"migrate", "--db", db_});
     ASSERT_EQ(migrate.wait(30s), 0) << migrate.log();
     store_ = std::make_unique<store::PgOrderStore>(pg::ConnectOptions{db_, "sla-test"});
+  }
+  void TearDown() override {
+    store_.reset();
+    std::error_code ignored;  // already gone is fine
+    for (const auto& f : files_) std::filesystem::remove(f, ignored);
+    // Servers may outlive the test (a developer's long-lived ones): the database goes after a
+    // pass, and stays after a failure for a look.
+    if (HasFailure() || db_.empty()) return;
+    try {
+      testing::drop_database(db_);
+    } catch (const std::exception& e) {
+      std::cerr << "[sla] dropping " << db_ << ": " << e.what() << "\n";  // best effort: the name is unique
+    }
   }
 
   /// Applies one status change as the consumer would.
@@ -90,6 +106,7 @@ class Sla : public ::testing::Test {
   std::string write_file(const std::string& name, const std::string& text) {
     std::string path = "/tmp/" + testing::unique_name(name) + ".json";
     std::ofstream(path) << text;
+    files_.push_back(path);
     return path;
   }
 
@@ -97,6 +114,7 @@ class Sla : public ::testing::Test {
   std::unique_ptr<store::PgOrderStore> store_;
   long event_counter_ = 0;
   std::map<std::pair<std::string, std::string>, std::int64_t> sequences_;
+  std::vector<std::string> files_;  // written by write_file, removed at TearDown
 };
 
 
