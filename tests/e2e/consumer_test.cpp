@@ -472,6 +472,26 @@ TEST_F(Consumer, AParkedEventWhoseOrderNeverComesIsRetriedInPlaceThenDeadLettere
   EXPECT_EQ(testing::metric(testing::http("GET", http_port_, "/metrics").body, "oss_early_retries_in_place_total"), 2);
 }
 
+TEST_F(Consumer, AServiceStartForgetsTheVersionsParkedEventsWereDecidedAgainst) {
+  // Its workflow file may differ from the one of the instance that parked them: each parked
+  // event goes through the queue once before any retry in place.
+  auto service = start_service(http_port_, {"--early-retry-delays", "1h"});
+  ASSERT_TRUE(wait_ready(http_port_)) << service->log();
+  publish({uuid(1), "mes", "PF-1", "PRICE_CALCULATED", 1});  // its order is unknown: parked
+  confirm();
+  const auto version = [&] {
+    return sql_scalar(oss_, "SELECT coalesce((SELECT coalesce(decided_version::text, 'null') FROM oss.early_events), 'none')");
+  };
+  ASSERT_TRUE(testing::wait_until([&] { return version() == "0"; }, 30s)) << service->log();
+  service->signal(SIGTERM);
+  ASSERT_EQ(service->wait(30s), 0) << service->log();
+  EXPECT_EQ(version(), "0");
+  service = start_service(http_port_, {"--early-retry-delays", "1h"});
+  ASSERT_TRUE(wait_ready(http_port_)) << service->log();
+  EXPECT_EQ(version(), "null");
+  EXPECT_EQ(count(oss_, "SELECT count(*) FROM oss.early_events WHERE attempt = 0"), 1) << "nothing else changed";
+}
+
 TEST_F(Consumer, AParkedEventIsRetriedInPlaceUntilAnOperatorMovesItsOrderThenThroughTheQueue) {
   // Corrections need an operator's token.
   const std::string token = "operator-test-token-5e1d";

@@ -11,6 +11,7 @@
 #include "api/live_events.hpp"
 #include "auth/tokens.hpp"
 #include "app/config.hpp"
+#include "consumer/early_sweeper.hpp"
 #include "consumer/event_consumer.hpp"
 #include "consumer/stats_collector.hpp"
 #include "sla/queries.hpp"
@@ -83,6 +84,9 @@ int cmd_run(const std::vector<std::string>& args) {
     } catch (const std::invalid_argument& e) {
       throw core::UsageError(std::string("workflow: ") + e.what());
     }
+    // Parked early events were decided with the workflow of whichever instance parked them;
+    // this one's may differ, so none is retried in place before it went through the queue once.
+    consumer::EarlySweeper::forget_decided_versions(*conn);
   }
   try {
     amqp::Connection probe(config.consumer.connection);

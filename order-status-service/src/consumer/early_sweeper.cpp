@@ -129,15 +129,10 @@ void EarlySweeper::run(const std::atomic<bool>& stop) {
       std::this_thread::sleep_for(std::min(d, std::chrono::milliseconds(50)));
     }
   };
-  bool versions_forgotten = false;
   while (!stop.load()) {
     Pass pass;
     try {
       if (!db || !db->is_open()) db = pg::connect(db_);
-      if (!versions_forgotten) {
-        forget_decided_versions(*db);  // once per start, before any retry in place
-        versions_forgotten = true;
-      }
       if (!broker) {
         broker = std::make_unique<amqp::Connection>(broker_);
         broker->enable_confirms();

@@ -47,8 +47,9 @@ class EarlySweeper {
   /// One pass over what is due. Throws on database or broker trouble (nothing is deleted then;
   /// in-place retries already made stay made).
   Pass sweep_once(pqxx::connection& db, amqp::Connection& broker);
-  /// What this instance decided parked events against may differ from what the instance that
+  /// What this instance decides parked events with may differ from what the instance that
   /// parked them used (another workflow file): every row's next retry goes through the queue.
+  /// Called once at start, before the consumer runs (`order-status-service run`).
   static void forget_decided_versions(pqxx::connection& db);
 
  private:
