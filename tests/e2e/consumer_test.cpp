@@ -557,6 +557,45 @@ TEST_F(Consumer, AParkedEventIsRetriedInPlaceUntilAnOperatorMovesItsOrderThenThr
   EXPECT_EQ(metric("oss_events_total{outcome=\"applied\"}"), 2);
 }
 
+// A relay outage (the MES relay down while the CRM relay runs): the CRM events that need an MES
+// step first wait parked, and while their orders do not change, their retries make no trip
+// through the broker (no retry traffic that grows with the outage). When the relay is back,
+// each is applied in its predecessor's transaction.
+TEST_F(Consumer, ARelayOutageParksTheWaitingEventsWithoutRetryTrafficAndTheyApplyWhenItReturns) {
+  auto service = start_service(http_port_, {"--early-retry-delays", "200ms,500ms", "--early-retries", "100"});
+  ASSERT_TRUE(wait_ready(http_port_)) << service->log();
+  auto relay_crm = start_relay(crm_);
+  constexpr int kOrders = 20;
+  for (int i = 0; i < kOrders; ++i) {
+    const auto id = "RO-" + std::to_string(i);
+    testing::sql_exec(crm_, emit_sql("crm", id, "SUBMITTED"));
+    testing::sql_exec(mes_, emit_sql("mes", id, "PRICE_CALCULATED"));  // stays in the MES outbox for now
+    testing::sql_exec(crm_, emit_sql("crm", id, "PRICE_CONFIRMED"));
+  }
+  const auto metric = [&](const std::string& name) {
+    return testing::metric(testing::http("GET", http_port_, "/metrics").body, name);
+  };
+  ASSERT_TRUE(testing::wait_until([&] { return count(oss_, "SELECT count(*) FROM oss.early_events") == kOrders; }, 60s))
+      << service->log();
+  EXPECT_EQ(count(oss_, "SELECT count(*) FROM oss.orders WHERE status = 'SUBMITTED'"), kOrders);
+  // Several retries of each (200 ms, then every 500 ms), all in place.
+  ASSERT_TRUE(testing::wait_until([&] { return count(oss_, "SELECT count(*) FROM oss.early_events WHERE attempt >= 3") == kOrders; }, 30s))
+      << service->log();
+  EXPECT_GE(metric("oss_early_retries_in_place_total"), 3 * kOrders);
+  EXPECT_EQ(metric("oss_early_retries_total"), 0) << "no trip through the queue while nothing changed";
+
+  auto relay_mes = start_relay(mes_);
+  ASSERT_TRUE(testing::wait_until(
+      [&] { return count(oss_, "SELECT count(*) FROM oss.orders WHERE status = 'PRICE_CONFIRMED'") == kOrders; }, 60s))
+      << service->log();
+  EXPECT_EQ(count(oss_, "SELECT count(*) FROM oss.early_events"), 0);
+  EXPECT_EQ(count(oss_, "SELECT count(*) FROM oss.status_history"), 3 * kOrders);
+  EXPECT_EQ(count(oss_, "SELECT count(*) FROM oss.dead_letters"), 0);
+  expect_consistent_histories();
+  EXPECT_EQ(metric("oss_early_unparked_total{outcome=\"applied\"}"), kOrders) << "each in its predecessor's transaction";
+  EXPECT_EQ(metric("oss_early_retries_total"), 0);
+}
+
 TEST_F(Consumer, ReconcileFindsEventsLostOnTheWayAndNoneWhenAllArrived) {
   auto service = start_service(http_port_);
   auto relay = start_relay(crm_);
