@@ -561,6 +561,61 @@ TEST_F(Consumer, AParkedEventIsRetriedInPlaceUntilAnOperatorMovesItsOrderThenThr
 // step first wait parked, and while their orders do not change, their retries make no trip
 // through the broker (no retry traffic that grows with the outage). When the relay is back,
 // each is applied in its predecessor's transaction.
+// An operator's correction is what the waiting events of an order may have waited for: they are
+// decided again right away, not at their next retry (an hour away here).
+TEST_F(Consumer, AnOperatorsCorrectionSendsTheOrdersParkedEventsBackAtOnce) {
+  const std::string token = "operator-test-token-9a2b";
+  const auto tokens = std::filesystem::temp_directory_path() / (testing::unique_name("tokens") + ".json");
+  std::ofstream(tokens) << nlohmann::json::array({{{"name", "ops-test"}, {"role", "operator"},
+                                                   {"sha256", sql_scalar(oss_, "SELECT encode(sha256('" + token + "'), 'hex')")}}})
+                               .dump();
+  struct Remove {
+    std::filesystem::path p;
+    ~Remove() {
+      std::error_code ignored;
+      std::filesystem::remove(p, ignored);
+    }
+  } remove_tokens{tokens};
+  auto service = start_service(http_port_, {"--early-retry-delays", "1h", "--tokens", tokens.string()});
+  ASSERT_TRUE(wait_ready(http_port_)) << service->log();
+  const auto row = [&](const std::string& column) {
+    return sql_scalar(oss_, "SELECT coalesce((SELECT " + column + " FROM oss.early_events), 'none')");
+  };
+  const auto metric = [&](const std::string& name) {
+    return testing::metric(testing::http("GET", http_port_, "/metrics").body, name);
+  };
+  const auto correct = [&](const std::string& status) {
+    const auto r = testing::http("POST", http_port_, "/v1/orders/PA-1/status",
+                                 nlohmann::json{{"status", status}, {"reason", "price agreed by phone"}}.dump(),
+                                 {{"Authorization", "Bearer " + token}});
+    ASSERT_EQ(r.status, 200) << r.body;
+  };
+  publish({uuid(1), "crm", "PA-1", "SUBMITTED", 1});
+  publish({uuid(2), "mes", "PA-1", "MANUFACTURING_STARTED", 1});  // early: three steps ahead
+  confirm();
+  ASSERT_TRUE(testing::wait_until([&] { return row("decided_version::text") == "1"; }, 30s)) << service->log();
+  EXPECT_EQ(row("(next_retry_at > clock_timestamp() + interval '50 minutes')::text"), "true");
+
+  // Still early after the first correction, but decided again at once: back through the queue
+  // and parked again against version 2, its next retry an hour away again.
+  correct("PRICE_CALCULATED");
+  ASSERT_TRUE(testing::wait_until([&] { return metric("oss_early_retries_total") == 1; }, 15s)) << service->log();
+  ASSERT_TRUE(testing::wait_until([&] { return row("decided_version::text") == "2"; }, 15s)) << service->log();
+  EXPECT_EQ(row("attempt::text"), "1");
+  EXPECT_EQ(row("(next_retry_at > clock_timestamp() + interval '50 minutes')::text"), "true");
+  // The step in between: applied right after the correction.
+  correct("PRICE_CONFIRMED");
+  ASSERT_TRUE(testing::wait_until(
+      [&] { return sql_scalar(oss_, "SELECT status FROM oss.orders WHERE order_id = 'PA-1'") == "MANUFACTURING_STARTED"; },
+      15s))
+      << service->log();
+  EXPECT_EQ(row("event_id::text"), "none");
+  EXPECT_EQ(metric("oss_early_retries_total"), 2);
+  EXPECT_EQ(metric("oss_early_retries_in_place_total"), 0);
+  EXPECT_EQ(count(oss_, "SELECT count(*) FROM oss.status_history WHERE order_id = 'PA-1'"), 4);
+  EXPECT_EQ(count(oss_, "SELECT count(*) FROM oss.dead_letters"), 0);
+}
+
 TEST_F(Consumer, ARelayOutageParksTheWaitingEventsWithoutRetryTrafficAndTheyApplyWhenItReturns) {
   auto service = start_service(http_port_, {"--early-retry-delays", "200ms,500ms", "--early-retries", "100"});
   ASSERT_TRUE(wait_ready(http_port_)) << service->log();

@@ -25,6 +25,11 @@ domain::Workflow load_workflow_or_exit2(const std::optional<std::string>& file) 
 void require_sla_schema(pqxx::connection& conn) {
   if (pg::installed_version(conn, "oss") < 2 || pg::installed_version(conn, "outbox") == 0)
     throw core::UsageError("the service schema is missing or older than the SLA tables; run `order-status-service migrate --db URL` first");
+  // A transition (the SLA engine's, an operator's) also makes the order's parked early events due
+  // at once (sla::write_transition): oss.early_events.decided_version, schema 4.
+  if (pg::installed_version(conn, "oss") < 4)
+    throw core::UsageError("the service schema is older than this version (needs schema 4: "
+                           "oss.early_events.decided_version); run `order-status-service migrate --db URL` first");
 }
 
 core::TimePoint parse_at(const std::optional<std::string>& text, const std::string& flag) {

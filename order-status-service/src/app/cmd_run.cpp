@@ -75,10 +75,7 @@ int cmd_run(const std::vector<std::string>& args) {
     auto conn = connect_or_exit3(config.db_url, "order-status-service");
     if (pg::installed_version(*conn, "oss") == 0 || pg::installed_version(*conn, "outbox") == 0)
       throw core::UsageError("the service schema is not installed; run `order-status-service migrate --db URL` first");
-    require_sla_schema(*conn);
-    if (pg::installed_version(*conn, "oss") < 4)
-      throw core::UsageError("the service schema is older than this version (needs schema 4: "
-                             "oss.early_events.decided_version); run `order-status-service migrate --db URL` first");
+    require_sla_schema(*conn);  // schema 4 and later
     try {
       (void)sla::load_timer_rules(workflow, *conn);  // calendars' time zones known to PostgreSQL
     } catch (const std::invalid_argument& e) {

@@ -134,6 +134,13 @@ store::OrderView write_transition(pqxx::work& tx, const TimerRules& rules, const
       order_id, current ? std::optional<std::string>(current->status) : std::nullopt, target, source,
       std::to_string(micros(occurred_at)), actor, reason, std::string(store::kNotificationSource), n.dump());
   if (current) resolve_order_escalations(tx, {order_id}, {target}, {occurred_at});
+  // The order's parked early events (docs/adr/0004) may apply from the new status: due at once,
+  // and through the queue (decided_version NULL), where they are decided against it, instead of
+  // at their next retry. Done under the order's lock, it also keeps the sweeper from counting a
+  // retry in place against the old version after this commit.
+  tx.exec_params(
+      "UPDATE oss.early_events SET next_retry_at = clock_timestamp(), decided_version = NULL WHERE order_id = $1",
+      order_id);
   store::OrderView v;
   v.order_id = order_id;
   v.status = target;

@@ -44,8 +44,9 @@ std::vector<std::string> raise_order_escalations(pqxx::work& tx, const std::vect
                                                  core::TimePoint raised_at);
 
 /// Writes an audited transition of one locked order (history row without event id, order row
-/// with fresh timers, status-change notification, resolution of open escalations).
-/// `current` nullopt creates the order.
+/// with fresh timers, status-change notification, resolution of open escalations), and makes the
+/// order's parked early events due at once, through the queue. `current` nullopt creates the
+/// order.
 store::OrderView write_transition(pqxx::work& tx, const TimerRules& rules, const std::string& order_id,
                                   const std::optional<domain::OrderState>& current, const std::string& target,
                                   const std::string& source, const std::string& actor, const std::string& reason,

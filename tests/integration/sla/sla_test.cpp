@@ -223,6 +223,32 @@ TEST_F(Sla, PriceCalculatedPastSevenDaysIsFrozenBySlaAndThenFollowsTheWorkflow) 
   EXPECT_EQ(status_of("ORD-7"), "PRICE_CONFIRMED");
 }
 
+// The SLA engine's automatic transition may be what an order's parked early events wait for:
+// they become due at once and go through the queue (decided_version NULL), where the consumer
+// decides them against the new status, instead of at their next retry. Another order's stay.
+TEST_F(Sla, AnAutomaticTransitionMakesTheOrdersParkedEventsDueAtOnceThroughTheQueue) {
+  const auto t0 = at("2026-03-02T08:00:00Z");
+  event("ORD-PK", "crm", "SUBMITTED", t0);
+  event("ORD-PK", "mes", "PRICE_CALCULATED", t0 + 1h);
+  event("ORD-OTHER", "crm", "SUBMITTED", t0);
+  const auto park = [&](const std::string& id, const std::string& order) {
+    testing::sql_exec(db_, "INSERT INTO oss.early_events (event_id, order_id, source, sequence, event_type, body, "
+                           "  waiting_for, next_retry_at, decided_version) "
+                           "VALUES ('" + id + "', '" + order + "', 'crm', 5, 'order.status_changed', '{}', 'test', "
+                           "        clock_timestamp() + interval '1 hour', 2)");
+  };
+  park("00000000-0000-4000-8000-00000000aa01", "ORD-PK");
+  park("00000000-0000-4000-8000-00000000aa02", "ORD-OTHER");
+  escalate(t0 + std::chrono::hours(8 * 24));  // PRICE_CALCULATED → FROZEN after 7 days
+  ASSERT_EQ(status_of("ORD-PK"), "FROZEN");
+  EXPECT_EQ(sql_scalar(db_, "SELECT (next_retry_at <= clock_timestamp())::text || ' ' || "
+                            "coalesce(decided_version::text, 'null') FROM oss.early_events WHERE order_id = 'ORD-PK'"),
+            "true null");
+  EXPECT_EQ(sql_scalar(db_, "SELECT (next_retry_at > clock_timestamp())::text || ' ' || "
+                            "coalesce(decided_version::text, 'null') FROM oss.early_events WHERE order_id = 'ORD-OTHER'"),
+            "true 2");
+}
+
 TEST_F(Sla, OperatorTransitionIsAuditedAndResolvesEscalations) {
   const auto t0 = at("2026-03-02T08:00:00Z");
   event("ORD-OP", "crm", "SUBMITTED", t0);
