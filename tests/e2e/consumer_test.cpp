@@ -94,10 +94,44 @@ class Consumer : public Pipeline {
                     "FROM oss.status_history) h WHERE from_status IS DISTINCT FROM prev"),
               0);
   }
+  void TearDown() override {
+    if (!tokens_path_.empty()) {
+      std::error_code ignored;  // already gone is fine
+      std::filesystem::remove(tokens_path_, ignored);
+    }
+    Pipeline::TearDown();
+  }
+  /// The service with an operator token (corrections need one) and `extra` flags.
+  std::unique_ptr<testing::Process> start_service_with_operator(std::vector<std::string> extra) {
+    tokens_path_ = std::filesystem::temp_directory_path() / (testing::unique_name("tokens") + ".json");
+    const auto hash = sql_scalar(oss_, "SELECT encode(sha256('" + kOperatorToken + "'), 'hex')");
+    std::ofstream(tokens_path_)
+        << nlohmann::json::array({{{"name", "ops-test"}, {"role", "operator"}, {"sha256", hash}}}).dump();
+    extra.emplace_back("--tokens");
+    extra.push_back(tokens_path_.string());
+    return start_service(http_port_, extra);
+  }
+  /// An operator's correction through the API; the test fails unless it is applied.
+  void correct(const std::string& order, const std::string& status) {
+    const auto r = testing::http("POST", http_port_, "/v1/orders/" + order + "/status",
+                                 nlohmann::json{{"status", status}, {"reason", "price agreed by phone"}}.dump(),
+                                 {{"Authorization", "Bearer " + kOperatorToken}});
+    ASSERT_EQ(r.status, 200) << r.body;
+  }
+  /// A column of the only parked event, or "none".
+  std::string parked(const std::string& column) {
+    return sql_scalar(oss_, "SELECT coalesce((SELECT " + column + " FROM oss.early_events), 'none')");
+  }
+  double metric(const std::string& name) {
+    return testing::metric(testing::http("GET", http_port_, "/metrics").body, name);
+  }
+  inline static const std::string kOperatorToken = "operator-test-token-5e1d";
+  std::filesystem::path tokens_path_;
   std::optional<amqp::Connection> broker_;
   std::uint64_t last_tag_ = 0;
   std::size_t pending_ = 0;
 };
+
 
 TEST_F(Consumer, PoisonMessagesAreDeadLetteredWithTheirReasonAndGoodOnesApplied) {
   auto service = start_service(http_port_);
@@ -447,29 +481,24 @@ TEST_F(Consumer, AParkedEventWhoseOrderNeverComesIsRetriedInPlaceThenDeadLettere
   ASSERT_TRUE(wait_ready(http_port_)) << service->log();
   publish({uuid(1), "mes", "PB-1", "PRICE_CALCULATED", 1});  // its order is never created
   confirm();
-  const auto row = [&](const std::string& column) {
-    return sql_scalar(oss_, "SELECT coalesce((SELECT " + column + " FROM oss.early_events), 'none')");
-  };
-  ASSERT_TRUE(testing::wait_until([&] { return row("attempt::text") == "0"; }, 30s)) << service->log();
-  EXPECT_EQ(row("decided_version::text"), "0") << "decided while the order did not exist";
-  const auto first_parked = row("parked_at::text");
+  ASSERT_TRUE(testing::wait_until([&] { return parked("attempt::text") == "0"; }, 30s)) << service->log();
+  EXPECT_EQ(parked("decided_version::text"), "0") << "decided while the order did not exist";
+  const auto first_parked = parked("parked_at::text");
   // Nothing about the order changes, so its retries 1 and 2 are counted in place, with the
   // backoff (500 ms, then 1 s), and it never leaves the park.
-  ASSERT_TRUE(testing::wait_until([&] { return row("attempt::text") == "2"; }, 30s)) << service->log();
-  EXPECT_EQ(row("parked_at::text"), first_parked);
-  EXPECT_EQ(row("(next_retry_at - clock_timestamp() <= interval '1 second')::text"), "true");
-  EXPECT_EQ(testing::metric(testing::http("GET", http_port_, "/metrics").body, "oss_early_retries_total"), 0);
+  ASSERT_TRUE(testing::wait_until([&] { return parked("attempt::text") == "2"; }, 30s)) << service->log();
+  EXPECT_EQ(parked("parked_at::text"), first_parked);
+  EXPECT_EQ(parked("(next_retry_at - clock_timestamp() <= interval '1 second')::text"), "true");
+  EXPECT_EQ(metric("oss_early_retries_total"), 0);
   // The last retry goes through the queue, where the normal path dead-letters it.
   ASSERT_TRUE(testing::wait_until(
       [&] { return count(oss_, "SELECT count(*) FROM oss.dead_letters WHERE reason = 'retries_exhausted'") == 1; }, 30s))
       << service->log();
-  EXPECT_EQ(row("attempt::text"), "none");
+  EXPECT_EQ(parked("attempt::text"), "none");
   EXPECT_EQ(sql_scalar(oss_, "SELECT error FROM oss.dead_letters"),
             "still early after 3 retries: order unknown; waiting for its creation before applying PRICE_CALCULATED from mes");
-  ASSERT_TRUE(testing::wait_until(
-      [&] { return testing::metric(testing::http("GET", http_port_, "/metrics").body, "oss_early_retries_total") == 1; },
-      30s));
-  EXPECT_EQ(testing::metric(testing::http("GET", http_port_, "/metrics").body, "oss_early_retries_in_place_total"), 2);
+  ASSERT_TRUE(testing::wait_until([&] { return metric("oss_early_retries_total") == 1; }, 30s));
+  EXPECT_EQ(metric("oss_early_retries_in_place_total"), 2);
 }
 
 TEST_F(Consumer, AServiceStartForgetsTheVersionsParkedEventsWereDecidedAgainst) {
@@ -493,62 +522,35 @@ TEST_F(Consumer, AServiceStartForgetsTheVersionsParkedEventsWereDecidedAgainst) 
 }
 
 TEST_F(Consumer, AParkedEventIsRetriedInPlaceUntilAnOperatorMovesItsOrderThenThroughTheQueue) {
-  // Corrections need an operator's token.
-  const std::string token = "operator-test-token-5e1d";
-  const auto tokens = std::filesystem::temp_directory_path() / (testing::unique_name("tokens") + ".json");
-  std::ofstream(tokens) << nlohmann::json::array({{{"name", "ops-test"}, {"role", "operator"},
-                                                   {"sha256", sql_scalar(oss_, "SELECT encode(sha256('" + token + "'), 'hex')")}}})
-                               .dump();
-  struct Remove {
-    std::filesystem::path p;
-    ~Remove() {
-      std::error_code ignored;
-      std::filesystem::remove(p, ignored);
-    }
-  } remove_tokens{tokens};
-  auto service = start_service(http_port_, {"--early-retry-delays", "300ms,1s", "--early-retries", "40", "--tokens",
-                                            tokens.string()});
+  auto service = start_service_with_operator({"--early-retry-delays", "300ms,1s", "--early-retries", "40"});
   ASSERT_TRUE(wait_ready(http_port_)) << service->log();
-  const auto row = [&](const std::string& column) {
-    return sql_scalar(oss_, "SELECT coalesce((SELECT " + column + " FROM oss.early_events), 'none')");
-  };
-  const auto metric = [&](const std::string& name) {
-    return testing::metric(testing::http("GET", http_port_, "/metrics").body, name);
-  };
-  const auto correct = [&](const std::string& status) {
-    const auto r = testing::http("POST", http_port_, "/v1/orders/PO-1/status",
-                                 nlohmann::json{{"status", status}, {"reason", "price agreed by phone"}}.dump(),
-                                 {{"Authorization", "Bearer " + token}});
-    ASSERT_EQ(r.status, 200) << r.body;
-  };
   publish({uuid(1), "crm", "PO-1", "SUBMITTED", 1});
   // MANUFACTURING_STARTED is three steps ahead of SUBMITTED: early, decided against version 1.
   publish({uuid(2), "mes", "PO-1", "MANUFACTURING_STARTED", 1});
   confirm();
-  ASSERT_TRUE(testing::wait_until([&] { return row("attempt::text") == "2"; }, 30s)) << service->log();
-  EXPECT_EQ(row("decided_version::text"), "1");
-  const auto first_parked = row("parked_at::text");
+  ASSERT_TRUE(testing::wait_until([&] { return parked("attempt::text") == "2"; }, 30s)) << service->log();
+  EXPECT_EQ(parked("decided_version::text"), "1");
+  const auto first_parked = parked("parked_at::text");
   EXPECT_EQ(metric("oss_early_retries_total"), 0) << "the order did not change: no trip through the queue";
   EXPECT_GE(metric("oss_early_retries_in_place_total"), 2);
 
-  // An operator moves the order on (version 2), which unparks nothing by itself. The next retry
-  // goes through the queue; still early, the event is parked again against version 2, with its
-  // first arrival time, and retried in place again.
-  correct("PRICE_CALCULATED");
+  // An operator moves the order on (version 2). The event goes through the queue; still early,
+  // it is parked again against version 2, with its first arrival time, and retried in place again.
+  correct("PO-1", "PRICE_CALCULATED");
   ASSERT_TRUE(testing::wait_until([&] { return metric("oss_early_retries_total") == 1; }, 30s)) << service->log();
-  ASSERT_TRUE(testing::wait_until([&] { return row("decided_version::text") == "2"; }, 30s)) << service->log();
-  EXPECT_EQ(row("parked_at::text"), first_parked) << "re-parked events keep their first arrival time";
+  ASSERT_TRUE(testing::wait_until([&] { return parked("decided_version::text") == "2"; }, 30s)) << service->log();
+  EXPECT_EQ(parked("parked_at::text"), first_parked) << "re-parked events keep their first arrival time";
   const double in_place = metric("oss_early_retries_in_place_total");
   ASSERT_TRUE(testing::wait_until([&] { return metric("oss_early_retries_in_place_total") > in_place; }, 30s));
   EXPECT_EQ(metric("oss_early_retries_total"), 1);
 
-  // The step in between: now the parked event applies at its next retry, through the queue.
-  correct("PRICE_CONFIRMED");
+  // The step in between: now the parked event applies, through the queue.
+  correct("PO-1", "PRICE_CONFIRMED");
   ASSERT_TRUE(testing::wait_until(
       [&] { return sql_scalar(oss_, "SELECT status FROM oss.orders WHERE order_id = 'PO-1'") == "MANUFACTURING_STARTED"; },
       30s))
       << service->log();
-  EXPECT_EQ(row("event_id::text"), "none");
+  EXPECT_EQ(parked("event_id::text"), "none");
   EXPECT_EQ(metric("oss_early_retries_total"), 2);
   EXPECT_EQ(count(oss_, "SELECT count(*) FROM oss.status_history WHERE order_id = 'PO-1'"), 4);
   EXPECT_EQ(sql_scalar(oss_, "SELECT event_id::text FROM oss.status_history WHERE to_status = 'MANUFACTURING_STARTED'"),
@@ -557,65 +559,41 @@ TEST_F(Consumer, AParkedEventIsRetriedInPlaceUntilAnOperatorMovesItsOrderThenThr
   EXPECT_EQ(metric("oss_events_total{outcome=\"applied\"}"), 2);
 }
 
-// A relay outage (the MES relay down while the CRM relay runs): the CRM events that need an MES
-// step first wait parked, and while their orders do not change, their retries make no trip
-// through the broker (no retry traffic that grows with the outage). When the relay is back,
-// each is applied in its predecessor's transaction.
 // An operator's correction is what the waiting events of an order may have waited for: they are
 // decided again right away, not at their next retry (an hour away here).
 TEST_F(Consumer, AnOperatorsCorrectionSendsTheOrdersParkedEventsBackAtOnce) {
-  const std::string token = "operator-test-token-9a2b";
-  const auto tokens = std::filesystem::temp_directory_path() / (testing::unique_name("tokens") + ".json");
-  std::ofstream(tokens) << nlohmann::json::array({{{"name", "ops-test"}, {"role", "operator"},
-                                                   {"sha256", sql_scalar(oss_, "SELECT encode(sha256('" + token + "'), 'hex')")}}})
-                               .dump();
-  struct Remove {
-    std::filesystem::path p;
-    ~Remove() {
-      std::error_code ignored;
-      std::filesystem::remove(p, ignored);
-    }
-  } remove_tokens{tokens};
-  auto service = start_service(http_port_, {"--early-retry-delays", "1h", "--tokens", tokens.string()});
+  auto service = start_service_with_operator({"--early-retry-delays", "1h"});
   ASSERT_TRUE(wait_ready(http_port_)) << service->log();
-  const auto row = [&](const std::string& column) {
-    return sql_scalar(oss_, "SELECT coalesce((SELECT " + column + " FROM oss.early_events), 'none')");
-  };
-  const auto metric = [&](const std::string& name) {
-    return testing::metric(testing::http("GET", http_port_, "/metrics").body, name);
-  };
-  const auto correct = [&](const std::string& status) {
-    const auto r = testing::http("POST", http_port_, "/v1/orders/PA-1/status",
-                                 nlohmann::json{{"status", status}, {"reason", "price agreed by phone"}}.dump(),
-                                 {{"Authorization", "Bearer " + token}});
-    ASSERT_EQ(r.status, 200) << r.body;
-  };
   publish({uuid(1), "crm", "PA-1", "SUBMITTED", 1});
   publish({uuid(2), "mes", "PA-1", "MANUFACTURING_STARTED", 1});  // early: three steps ahead
   confirm();
-  ASSERT_TRUE(testing::wait_until([&] { return row("decided_version::text") == "1"; }, 30s)) << service->log();
-  EXPECT_EQ(row("(next_retry_at > clock_timestamp() + interval '50 minutes')::text"), "true");
+  ASSERT_TRUE(testing::wait_until([&] { return parked("decided_version::text") == "1"; }, 30s)) << service->log();
+  EXPECT_EQ(parked("(next_retry_at > clock_timestamp() + interval '50 minutes')::text"), "true");
 
   // Still early after the first correction, but decided again at once: back through the queue
   // and parked again against version 2, its next retry an hour away again.
-  correct("PRICE_CALCULATED");
+  correct("PA-1", "PRICE_CALCULATED");
   ASSERT_TRUE(testing::wait_until([&] { return metric("oss_early_retries_total") == 1; }, 15s)) << service->log();
-  ASSERT_TRUE(testing::wait_until([&] { return row("decided_version::text") == "2"; }, 15s)) << service->log();
-  EXPECT_EQ(row("attempt::text"), "1");
-  EXPECT_EQ(row("(next_retry_at > clock_timestamp() + interval '50 minutes')::text"), "true");
+  ASSERT_TRUE(testing::wait_until([&] { return parked("decided_version::text") == "2"; }, 15s)) << service->log();
+  EXPECT_EQ(parked("attempt::text"), "1");
+  EXPECT_EQ(parked("(next_retry_at > clock_timestamp() + interval '50 minutes')::text"), "true");
   // The step in between: applied right after the correction.
-  correct("PRICE_CONFIRMED");
+  correct("PA-1", "PRICE_CONFIRMED");
   ASSERT_TRUE(testing::wait_until(
       [&] { return sql_scalar(oss_, "SELECT status FROM oss.orders WHERE order_id = 'PA-1'") == "MANUFACTURING_STARTED"; },
       15s))
       << service->log();
-  EXPECT_EQ(row("event_id::text"), "none");
+  EXPECT_EQ(parked("event_id::text"), "none");
   EXPECT_EQ(metric("oss_early_retries_total"), 2);
   EXPECT_EQ(metric("oss_early_retries_in_place_total"), 0);
   EXPECT_EQ(count(oss_, "SELECT count(*) FROM oss.status_history WHERE order_id = 'PA-1'"), 4);
   EXPECT_EQ(count(oss_, "SELECT count(*) FROM oss.dead_letters"), 0);
 }
 
+// A relay outage (the MES relay down while the CRM relay runs): the CRM events that need an MES
+// step first wait parked, and while their orders do not change, their retries make no trip
+// through the broker (no retry traffic that grows with the outage). When the relay is back,
+// each is applied in its predecessor's transaction.
 TEST_F(Consumer, ARelayOutageParksTheWaitingEventsWithoutRetryTrafficAndTheyApplyWhenItReturns) {
   auto service = start_service(http_port_, {"--early-retry-delays", "200ms,500ms", "--early-retries", "100"});
   ASSERT_TRUE(wait_ready(http_port_)) << service->log();
@@ -627,9 +605,6 @@ TEST_F(Consumer, ARelayOutageParksTheWaitingEventsWithoutRetryTrafficAndTheyAppl
     testing::sql_exec(mes_, emit_sql("mes", id, "PRICE_CALCULATED"));  // stays in the MES outbox for now
     testing::sql_exec(crm_, emit_sql("crm", id, "PRICE_CONFIRMED"));
   }
-  const auto metric = [&](const std::string& name) {
-    return testing::metric(testing::http("GET", http_port_, "/metrics").body, name);
-  };
   ASSERT_TRUE(testing::wait_until([&] { return count(oss_, "SELECT count(*) FROM oss.early_events") == kOrders; }, 60s))
       << service->log();
   EXPECT_EQ(count(oss_, "SELECT count(*) FROM oss.orders WHERE status = 'SUBMITTED'"), kOrders);
