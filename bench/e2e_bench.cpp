@@ -916,9 +916,9 @@ std::string report(const Options& o, const Results& r) {
          << fmt_num(static_cast<double>(s.end_unpublished)) << ", events queue " << fmt_num(static_cast<double>(s.end_queued))
          << ").\n";
     md << "  - service: events early (parked until their predecessor) " << fmt_num(p.early)
-       << (p.retries_queue == p.retries_queue  // not NaN
+       << (!std::isnan(p.retries_queue)
                ? " (retries of parked events: " + fmt_num(p.retries_queue) + " through the queue" +
-                     (p.retries_in_place == p.retries_in_place ? ", " + fmt_num(p.retries_in_place) + " in place" : "") +
+                     (!std::isnan(p.retries_in_place) ? ", " + fmt_num(p.retries_in_place) + " in place" : "") +
                      ")"
                : "")
        << ", stale " << fmt_num(p.stale)

@@ -22,6 +22,9 @@ EarlySweeper::EarlySweeper(pg::ConnectOptions db, amqp::ConnectionOptions broker
       max_attempts_(max_attempts),
       batch_max_(batch_max) {
   if (retry_delays_.empty()) throw std::invalid_argument("early-event sweeper: retry delays must not be empty");
+  std::vector<std::int64_t> ms;
+  for (const auto d : retry_delays_) ms.push_back(d.count());
+  retry_delays_ms_ = pg::array_literal(ms);
   broker_.connection_name += "-early-sweeper";
 }
 
@@ -38,12 +41,10 @@ void EarlySweeper::forget_decided_versions(pqxx::connection& db) {
 }
 
 std::size_t EarlySweeper::retry_in_place(pqxx::connection& db) {
-  std::vector<std::int64_t> delays_ms;
-  for (const auto d : retry_delays_) delays_ms.push_back(d.count());
   // Retry n + 1 waits retry_delays[min(n + 1, size - 1)] (0-based), as its re-park after a trip
-  // through the queue would (PgOrderStore::park_delay). An operator's transition committed
-  // between this read and the update leaves the event for its next retry, which then goes
-  // through the queue: a delay, never a wrong decision.
+  // through the queue would (PgOrderStore::park_delay). A transition of the order committed
+  // meanwhile has set the row's decided_version to NULL (sla::write_transition); the row lock
+  // re-checks the condition on that newest row, so it is not retried in place.
   pqxx::work tx(db);
   const auto r = tx.exec_params(
       std::string("WITH due AS ("
@@ -55,7 +56,7 @@ std::size_t EarlySweeper::retry_in_place(pqxx::connection& db) {
           "  next_retry_at = clock_timestamp() + "
           "    ($3::bigint[])[least(e.attempt + 2, cardinality($3::bigint[]))] * interval '1 millisecond' "
           "FROM due WHERE e.event_id = due.event_id",
-      max_attempts_, static_cast<std::int64_t>(batch_max_), pg::array_literal(delays_ms));
+      max_attempts_, static_cast<std::int64_t>(batch_max_), retry_delays_ms_);
   tx.commit();
   const auto n = static_cast<std::size_t>(r.affected_rows());
   metrics_.early_retries_in_place.inc(static_cast<double>(n));

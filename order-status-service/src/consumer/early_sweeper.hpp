@@ -20,6 +20,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <string>
 #include <vector>
 
 #include "consumer/consumer_metrics.hpp"
@@ -62,6 +63,7 @@ class EarlySweeper {
   ConsumerMetrics& metrics_;
   std::chrono::milliseconds interval_;
   std::vector<std::chrono::milliseconds> retry_delays_;
+  std::string retry_delays_ms_;  // the same as a bigint[] literal, for the in-place statement
   int max_attempts_;
   std::size_t batch_max_;
 };
